@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+# Copyright 2026 Canonical Ltd.
+# See LICENSE file for licensing details.
+
+"""Juju glue for kubeflow-spot: events in, one reconcile, status from one collect-status handler.
+
+Config parsing lives in `spot_config`, rendering in `render`, and every cluster write in
+`cluster`; this module only wires them to Juju events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import ops
+import yaml
+from lightkube import Client
+
+from cluster import WORKFLOW_DEFAULTS_KEY, ApplyOutcome, SpotDefaultsApplier
+from render import RenderedDefaults, render
+from spot_config import ConfigError, SpotConfig, parse_config
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShowDefaultsParams:
+    """Params of the `show-defaults` action."""
+
+    format: str = "yaml"
+
+    def __post_init__(self) -> None:
+        """Reject formats other than yaml and json before any work is done."""
+        if self.format not in ("yaml", "json"):
+            raise ValueError(f"format={self.format!r} is invalid: one of yaml, json")
+
+
+class KubeflowSpotCharm(ops.CharmBase):
+    """Applies spot PodDefaults and Argo workflow defaults for Charmed Kubeflow."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        # Set by a reconcile in this dispatch; collect-status reports it.
+        self._outcome: ApplyOutcome | None = None
+        for event in (
+            self.on.install,
+            self.on.config_changed,
+            self.on.upgrade_charm,
+            self.on.leader_elected,
+            self.on.update_status,
+        ):
+            framework.observe(event, self._reconcile)
+        framework.observe(self.on.remove, self._on_remove)
+        framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+        framework.observe(self.on.show_defaults_action, self._on_show_defaults_action)
+
+    def lightkube_client(self) -> Client:
+        """Return a client for the cluster the charm runs in; tests replace this seam."""
+        return Client(namespace=self.model.name, field_manager=self.app.name)
+
+    def _applier(self) -> SpotDefaultsApplier:
+        return SpotDefaultsApplier(
+            self.lightkube_client(), app=self.app.name, namespace=self.model.name
+        )
+
+    def _reconcile(self, _: ops.EventBase) -> None:
+        if not self.unit.is_leader():
+            return  # Only the leader writes; collect-status reports the standby.
+        try:
+            config = parse_config(self.config)
+        except ConfigError:
+            return  # Nothing is written with invalid config; collect-status says why.
+        self._outcome = self._applier().apply(render(config, app=self.app.name), config.argo_configmap)
+
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        if self.app.planned_units() > 0:
+            return  # Other units remain: the application, and its defaults, stay.
+        outcome = self._applier().remove()
+        for problem in outcome.blocked + outcome.waiting:
+            # The unit is going away; a failed hook would only keep it from leaving.
+            logger.warning("could not remove all spot defaults: %s", problem)
+
+    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        try:
+            config = parse_config(self.config)
+        except ConfigError as error:
+            event.add_status(ops.BlockedStatus(f"invalid config: {error}"))
+            return
+        if not self.unit.is_leader():
+            event.add_status(ops.ActiveStatus(f"{config.summary()} · standby, the leader applies"))
+            return
+        outcome = self._outcome
+        if outcome is None:
+            return  # No reconcile ran in this dispatch (an action): keep the last status.
+        for problem in outcome.blocked:
+            event.add_status(ops.BlockedStatus(problem))
+        for problem in outcome.waiting:
+            event.add_status(ops.WaitingStatus(problem))
+        event.add_status(ops.ActiveStatus(_active_message(config, outcome)))
+
+    def _on_show_defaults_action(self, event: ops.ActionEvent) -> None:
+        params = event.load_params(ShowDefaultsParams, errors="fail")
+        try:
+            config = parse_config(self.config)
+        except ConfigError as error:
+            event.fail(f"invalid config: {error}")
+            return
+        rendered = render(config, app=self.app.name)
+        document = _defaults_document(rendered, config, namespace=self.model.name)
+        event.set_results(
+            {
+                "summary": config.summary(),
+                "notes": "\n".join(rendered.notes),
+                "defaults": _dump(document, params.format),
+            }
+        )
+
+
+def _active_message(config: SpotConfig, outcome: ApplyOutcome) -> str:
+    plural = "" if outcome.namespaces == 1 else "s"
+    return f"{config.summary()} · {outcome.namespaces} namespace{plural}"
+
+
+def _defaults_document(rendered: RenderedDefaults, config: SpotConfig, namespace: str) -> dict[str, object]:
+    """Describe what the charm applies, in the shape `show-defaults` prints."""
+    return {
+        "podDefaults": {
+            "namespaces": "every namespace labelled app.kubernetes.io/part-of=kubeflow-profile",
+            "manifests": list(rendered.pod_defaults),
+        },
+        "argo": {
+            "configMap": f"{namespace}/{config.argo_configmap}",
+            "key": WORKFLOW_DEFAULTS_KEY,
+            "value": rendered.workflow_defaults,
+        },
+    }
+
+
+def _dump(document: dict[str, object], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(document, indent=2)
+    return yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False)
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Dumps multi-line strings as YAML literal blocks, so the Argo document reads as written."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _represent_str)
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(KubeflowSpotCharm)

@@ -1,0 +1,209 @@
+"""Apply rendered spot defaults to a cluster with lightkube, and take them away again.
+
+`SpotDefaultsApplier` is the only code that writes to Kubernetes. It reads what it needs first
+(profile namespaces, the PodDefault CRD, the Argo ConfigMap and who owns its keys), then applies
+with server-side apply under the `kubeflow-spot` field manager and prunes what the current config
+no longer wants. Problems come back as an `ApplyOutcome`, never as an exception. This module does
+not import ops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from lightkube import ALL_NS, ApiError, Client, ConfigError
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.core_v1 import ConfigMap, Namespace
+
+from render import MANAGER, RenderedDefaults, charm_labels
+
+logger = logging.getLogger(__name__)
+
+PodDefault = create_namespaced_resource("kubeflow.org", "v1alpha1", "PodDefault", "poddefaults")
+PODDEFAULT_CRD = "poddefaults.kubeflow.org"
+PROFILE_NAMESPACE_LABELS = {"app.kubernetes.io/part-of": "kubeflow-profile"}
+"""Labels the Kubeflow profiles controller puts on every profile namespace."""
+WORKFLOW_DEFAULTS_KEY = "workflowDefaults"
+TRUST_HINT = "run: juju trust {app} --scope=cluster"
+
+
+@dataclass
+class ApplyOutcome:
+    """What one reconcile achieved, in the terms the unit status needs."""
+
+    namespaces: int = 0
+    """How many profile namespaces hold the charm's PodDefaults."""
+    blocked: list[str] = field(default_factory=list)
+    """Problems only the operator can fix."""
+    waiting: list[str] = field(default_factory=list)
+    """Problems that go away once another charm is deployed or the API answers."""
+
+
+class _Stop(Exception):
+    """Ends a reconcile early; the outcome already says why."""
+
+
+class SpotDefaultsApplier:
+    """Reconciles one application's spot defaults with the cluster.
+
+    Args:
+        client: a lightkube client; the charm's test seam.
+        app: the Juju application name, which labels and names every object.
+        namespace: the model's namespace, where Argo's ConfigMap lives.
+    """
+
+    def __init__(self, client: Client, *, app: str, namespace: str):
+        self._client = client
+        self._app = app
+        self._namespace = namespace
+        self._labels = charm_labels(app)
+
+    def apply(self, rendered: RenderedDefaults, configmap: str) -> ApplyOutcome:
+        """Make the cluster hold exactly the rendered defaults, and report what stands in the way."""
+        outcome = ApplyOutcome()
+        try:
+            self._apply_pod_defaults(rendered.pod_defaults, outcome)
+            self._apply_workflow_defaults(rendered.workflow_defaults, configmap, outcome)
+        except _Stop:
+            pass
+        except ApiError as error:
+            self._record_api_error(error, outcome)
+        except (httpx2.TransportError, ConfigError) as error:
+            outcome.waiting.append(f"Kubernetes API unreachable: {error}")
+        return outcome
+
+    def remove(self) -> ApplyOutcome:
+        """Delete every PodDefault the application labelled and withdraw its Argo defaults."""
+        nothing = RenderedDefaults(pod_defaults=(), workflow_defaults=None, notes=())
+        return self.apply(nothing, configmap="")
+
+    def _record_api_error(self, error: ApiError, outcome: ApplyOutcome) -> None:
+        code = error.status.code
+        if code in (401, 403):
+            outcome.blocked.append(TRUST_HINT.format(app=self._app))
+        else:
+            logger.error("Kubernetes API error %s: %s", code, error.status.message)
+            outcome.waiting.append(f"Kubernetes API error {code}: {error.status.message}")
+
+    # PodDefaults
+
+    def _apply_pod_defaults(self, manifests: tuple[dict[str, Any], ...], outcome: ApplyOutcome) -> None:
+        if not self._crd_exists():
+            if manifests:
+                outcome.waiting.append("PodDefault CRD missing: deploy admission-webhook")
+            return  # Without the CRD there is nothing of ours to prune either.
+        namespaces = self._profile_namespaces() if manifests else []
+        wanted = {
+            (namespace, manifest["metadata"]["name"]): _in_namespace(manifest, namespace)
+            for namespace in namespaces
+            for manifest in manifests
+        }
+        existing = self._client.list(PodDefault, namespace=ALL_NS, labels=self._labels)
+        for current in existing:
+            key = (current.metadata.namespace, current.metadata.name)
+            desired = wanted.get(key)
+            if desired is None:
+                logger.info("pruning PodDefault %s/%s", *key)
+                self._client.delete(PodDefault, key[1], namespace=key[0])
+            elif _same_content(current.to_dict(), desired):
+                del wanted[key]  # Unchanged: a steady-state reconcile sends no writes.
+        for desired in wanted.values():
+            self._client.apply(PodDefault.from_dict(desired), field_manager=MANAGER, force=True)
+        outcome.namespaces = len(namespaces)
+
+    def _crd_exists(self) -> bool:
+        try:
+            self._client.get(CustomResourceDefinition, PODDEFAULT_CRD)
+        except ApiError as error:
+            if error.status.code == 404:
+                return False
+            raise
+        return True
+
+    def _profile_namespaces(self) -> list[str]:
+        found = self._client.list(Namespace, labels=PROFILE_NAMESPACE_LABELS)
+        return sorted(ns.metadata.name for ns in found if ns.metadata and ns.metadata.name)
+
+    # Argo workflowDefaults
+
+    def _apply_workflow_defaults(
+        self, document: str | None, configmap: str, outcome: ApplyOutcome
+    ) -> None:
+        # Withdraw the key from any ConfigMap we wrote before under another name (the
+        # argo-configmap option changed) or from all of them when no defaults are wanted.
+        for owned in self._configmaps_with_our_key():
+            if owned.metadata.name != configmap or document is None:
+                self._withdraw_key(owned.metadata.name)
+        if document is None:
+            return
+        current = self._get_configmap(configmap)
+        if current is None:
+            outcome.waiting.append(f"waiting for argo-controller (ConfigMap {configmap} missing)")
+            return
+        others = [m for m in _key_owners(current) if m != MANAGER]
+        if others:
+            outcome.blocked.append(
+                f"{WORKFLOW_DEFAULTS_KEY} in ConfigMap {configmap} is owned by field manager"
+                f" {', '.join(others)}: remove that key, then the charm takes it over"
+            )
+            raise _Stop
+        if (current.data or {}).get(WORKFLOW_DEFAULTS_KEY) == document:
+            return  # Already in place: writing it again would only bump the resourceVersion.
+        patch = ConfigMap(
+            metadata=ObjectMeta(name=configmap, namespace=self._namespace),
+            data={WORKFLOW_DEFAULTS_KEY: document},
+        )
+        try:
+            # Never force: the ConfigMap belongs to argo-controller, we only add one key.
+            self._client.apply(patch, field_manager=MANAGER, force=False)
+        except ApiError as error:
+            if error.status.code != 409:
+                raise
+            outcome.blocked.append(f"conflict on ConfigMap {configmap}: {error.status.message}")
+
+    def _get_configmap(self, name: str) -> ConfigMap | None:
+        try:
+            return self._client.get(ConfigMap, name, namespace=self._namespace)
+        except ApiError as error:
+            if error.status.code == 404:
+                return None
+            raise
+
+    def _configmaps_with_our_key(self) -> Iterator[ConfigMap]:
+        for configmap in self._client.list(ConfigMap, namespace=self._namespace):
+            if MANAGER in _key_owners(configmap):
+                yield configmap
+
+    def _withdraw_key(self, name: str) -> None:
+        # Applying the ConfigMap with none of our fields makes the API server drop the fields
+        # only we owned, our key, and nothing that argo-controller owns.
+        logger.info("withdrawing %s from ConfigMap %s", WORKFLOW_DEFAULTS_KEY, name)
+        empty = ConfigMap(metadata=ObjectMeta(name=name, namespace=self._namespace))
+        self._client.apply(empty, field_manager=MANAGER, force=False)
+
+
+def _key_owners(configmap: ConfigMap) -> list[str]:
+    """Return the field managers that own the `workflowDefaults` key of a ConfigMap."""
+    owners = []
+    for entry in (configmap.metadata.managedFields or []) if configmap.metadata else []:
+        data_fields = (entry.fieldsV1 or {}).get("f:data", {})
+        if f"f:{WORKFLOW_DEFAULTS_KEY}" in data_fields and entry.manager:
+            owners.append(entry.manager)
+    return owners
+
+
+def _in_namespace(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+    return {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
+
+
+def _same_content(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    labels = current.get("metadata", {}).get("labels") or {}
+    return current.get("spec") == desired["spec"] and all(
+        labels.get(key) == value for key, value in desired["metadata"]["labels"].items()
+    )

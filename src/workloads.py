@@ -1,0 +1,173 @@
+"""Kubeflow workload classes: which may use spot nodes, and how their pods are recognised.
+
+This module is the single source of truth for "which class is this pod", shared by the renderer
+(PodDefault selectors), the charm's config validation and the placement report. It imports
+neither ops nor lightkube.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+class WorkloadClass(enum.StrEnum):
+    """A kind of Kubeflow workload, as named in the `spot-workloads` option."""
+
+    PIPELINES = "pipelines"
+    TRAINING = "training"
+    HPO = "hpo"
+    BATCH = "batch"
+    NOTEBOOKS = "notebooks"
+    SERVING = "serving"
+    DASHBOARDS = "dashboards"
+    DATABASES = "databases"
+    CONTROL_PLANE = "control-plane"
+
+
+SPOT_ELIGIBLE: tuple[WorkloadClass, ...] = (
+    WorkloadClass.PIPELINES,
+    WorkloadClass.TRAINING,
+    WorkloadClass.HPO,
+    WorkloadClass.BATCH,
+)
+"""Classes that may run on spot: batch work that can be retried or resumed after an eviction."""
+
+NEVER_ELIGIBLE: dict[WorkloadClass, str] = {
+    WorkloadClass.NOTEBOOKS: "an eviction kills an interactive session and its unsaved work",
+    WorkloadClass.SERVING: "an eviction takes a model server offline",
+    WorkloadClass.DASHBOARDS: "an eviction takes the Kubeflow UI offline",
+    WorkloadClass.DATABASES: "an eviction interrupts the metadata and artifact stores",
+    WorkloadClass.CONTROL_PLANE: "an eviction stops the controllers every other workload needs",
+}
+"""Classes that must never run on spot, with the reason shown to users who ask for them."""
+
+BATCH_OPT_IN_LABEL = "kubeflow-spot/eligible"
+"""Label a user puts on any pod (`"true"`) to make it a `batch` workload."""
+
+NOTEBOOK_LABEL = "notebook-name"
+"""Set by the notebook controller on every notebook pod."""
+
+KSERVE_LABEL = "serving.kserve.io/inferenceservice"
+"""Set by KServe on every predictor, transformer and explainer pod."""
+
+
+@dataclass(frozen=True)
+class SelectorRequirement:
+    """One `matchExpressions` entry of a Kubernetes label selector."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the requirement as it appears in a manifest."""
+        entry: dict[str, object] = {"key": self.key, "operator": self.operator}
+        if self.values:
+            entry["values"] = list(self.values)
+        return entry
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    """A Kubernetes label selector: all `match_labels` and all `match_expressions` must hold."""
+
+    match_labels: Mapping[str, str] = field(default_factory=dict)
+    match_expressions: tuple[SelectorRequirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Tell whether a pod with these labels is selected, with Kubernetes' semantics."""
+        if any(labels.get(key) != value for key, value in self.match_labels.items()):
+            return False
+        return all(_requirement_holds(req, labels) for req in self.match_expressions)
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the selector as it appears in a manifest."""
+        selector: dict[str, object] = {}
+        if self.match_labels:
+            selector["matchLabels"] = dict(self.match_labels)
+        if self.match_expressions:
+            selector["matchExpressions"] = [req.to_dict() for req in self.match_expressions]
+        return selector
+
+
+def _requirement_holds(req: SelectorRequirement, labels: Mapping[str, str]) -> bool:
+    present = req.key in labels
+    match req.operator:
+        case "Exists":
+            return present
+        case "DoesNotExist":
+            return not present
+        case "In":
+            return present and labels[req.key] in req.values
+        case "NotIn":
+            return not present or labels[req.key] not in req.values
+    raise ValueError(f"unknown label selector operator {req.operator!r}")
+
+
+# Pods that must never get a spot toleration, whatever other labels they carry: a notebook that
+# happens to carry a training label is still a notebook.
+_NEVER_ON_SPOT = (
+    SelectorRequirement(NOTEBOOK_LABEL, "DoesNotExist"),
+    SelectorRequirement(KSERVE_LABEL, "DoesNotExist"),
+)
+
+_CLASS_SELECTORS: dict[WorkloadClass, LabelSelector] = {
+    # Training Operator v1 (TFJob, PyTorchJob, ...) labels every replica pod with its job name.
+    WorkloadClass.TRAINING: LabelSelector(
+        match_expressions=(SelectorRequirement("training.kubeflow.org/job-name", "Exists"),)
+        + _NEVER_ON_SPOT
+    ),
+    # Katib copies the Trial's labels onto each trial pod.
+    WorkloadClass.HPO: LabelSelector(
+        match_expressions=(SelectorRequirement("katib.kubeflow.org/trial", "Exists"),)
+        + _NEVER_ON_SPOT
+    ),
+    WorkloadClass.BATCH: LabelSelector(
+        match_labels={BATCH_OPT_IN_LABEL: "true"}, match_expressions=_NEVER_ON_SPOT
+    ),
+}
+
+POD_DEFAULT_CLASSES: tuple[WorkloadClass, ...] = tuple(_CLASS_SELECTORS)
+"""Eligible classes reached through PodDefaults; pipelines are reached through Argo instead."""
+
+
+def pod_default_selector(workload: WorkloadClass) -> LabelSelector:
+    """Return the PodDefault selector for an eligible non-pipeline class.
+
+    Raises:
+        KeyError: the class is not delivered through a PodDefault.
+    """
+    return _CLASS_SELECTORS[workload]
+
+
+def selected_classes(labels: Mapping[str, str]) -> list[WorkloadClass]:
+    """Return the PodDefault classes whose selectors pick a pod with these labels."""
+    return [cls for cls, sel in _CLASS_SELECTORS.items() if sel.matches(labels)]
+
+
+def parse_workload_list(raw: str) -> tuple[list[WorkloadClass], list[str], list[str]]:
+    """Split a comma-separated `spot-workloads` value.
+
+    Returns:
+        The eligible classes in the order given (duplicates dropped), the names that are known
+        but never eligible, and the names that are unknown.
+    """
+    eligible: list[WorkloadClass] = []
+    ineligible: list[str] = []
+    unknown: list[str] = []
+    for name in _split_names(raw):
+        if name in {c.value for c in SPOT_ELIGIBLE}:
+            workload = WorkloadClass(name)
+            if workload not in eligible:
+                eligible.append(workload)
+        elif name in {c.value for c in NEVER_ELIGIBLE}:
+            ineligible.append(name)
+        else:
+            unknown.append(name)
+    return eligible, ineligible, unknown
+
+
+def _split_names(raw: str) -> Sequence[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]

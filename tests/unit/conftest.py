@@ -1,0 +1,70 @@
+"""Fixtures for the charm's unit tests: the charm's metadata and a fake cluster at the seam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ops import testing
+
+from charm import KubeflowSpotCharm
+from tests.unit.fake_k8s import FakeCluster, configmap_owned_by
+
+CHARM_ROOT = Path(__file__).resolve().parents[2]
+MODEL = "kubeflow"
+ARGO_CONFIGMAP = "argo-workflow-controller-configmap"
+ARGO_CONTROLLER_DATA = {
+    "artifactRepository": "s3:\n  bucket: mlpipeline\n  endpoint: minio.kubeflow:9000\n",
+    "executor": "imagePullPolicy: IfNotPresent\n",
+    "metricsConfig": "secure: false\n",
+}
+PROFILES = ("admin", "data-science")
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((CHARM_ROOT / name).read_text())
+
+
+@pytest.fixture
+def cluster() -> FakeCluster:
+    """A cluster shaped like Charmed Kubeflow: the PodDefault CRD, Argo's ConfigMap, profiles."""
+    fake = FakeCluster()
+    crd_spec = {
+        "group": "kubeflow.org",
+        "names": {"kind": "PodDefault", "plural": "poddefaults"},
+        "scope": "Namespaced",
+        "versions": [],
+    }
+    fake.add(
+        "CustomResourceDefinition",
+        {"metadata": {"name": "poddefaults.kubeflow.org"}, "spec": crd_spec},
+    )
+    fake.add("ConfigMap", configmap_owned_by(ARGO_CONFIGMAP, MODEL, ARGO_CONTROLLER_DATA, "lightkube"))
+    for name in PROFILES:
+        labels = {"app.kubernetes.io/part-of": "kubeflow-profile"}
+        fake.add("Namespace", {"metadata": {"name": name, "labels": labels}})
+    fake.add("Namespace", {"metadata": {"name": "kube-system"}})
+    return fake
+
+
+@pytest.fixture
+def ctx(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> testing.Context:
+    """A Context for the charm, its lightkube seam answered by the fake cluster.
+
+    The metadata comes from the three files charmcraft reads; Context's autoload would read
+    config and actions only from charmcraft.yaml.
+    """
+    monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: cluster)
+    return testing.Context(
+        KubeflowSpotCharm,
+        meta=_load("charmcraft.yaml"),
+        config=_load("config.yaml"),
+        actions=_load("actions.yaml"),
+        app_name="kubeflow-spot",
+    )
+
+
+def leader_state(**config: object) -> testing.State:
+    """Return the state of a leader unit in the `kubeflow` model with these config options."""
+    return testing.State(leader=True, config=config, model=testing.Model(name=MODEL))
