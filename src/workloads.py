@@ -76,6 +76,21 @@ class LabelSelector:
     match_labels: Mapping[str, str] = field(default_factory=dict)
     match_expressions: tuple[SelectorRequirement, ...] = ()
 
+    @classmethod
+    def from_dict(cls, selector: Mapping[str, object]) -> LabelSelector:
+        """Read a selector as it appears in a manifest."""
+        match_labels = selector.get("matchLabels") or {}
+        expressions = selector.get("matchExpressions") or []
+        if not isinstance(match_labels, Mapping) or not isinstance(expressions, list):
+            raise ValueError(f"not a label selector: {selector!r}")
+        return cls(
+            match_labels=dict(match_labels),
+            match_expressions=tuple(
+                SelectorRequirement(e["key"], e["operator"], tuple(e.get("values", ())))
+                for e in expressions
+            ),
+        )
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Tell whether a pod with these labels is selected, with Kubernetes' semantics."""
         if any(labels.get(key) != value for key, value in self.match_labels.items()):

@@ -1,0 +1,294 @@
+"""Rendering: what each config gives PodDefaults and Argo, checked against Argo's own schema."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from render import EVICTION_MESSAGE_PATTERN, TEMPLATES_DIR, render
+from spot_config import SUPPORTED_ARGO_VERSIONS, ConfigError, parse_config
+from tests.unit.argo_schema import workflow_errors
+from tests.unit.test_spot_config import DEFAULTS, parse
+from workloads import KSERVE_LABEL, NOTEBOOK_LABEL, LabelSelector
+
+APP = "kubeflow-spot"
+
+
+def workflow_defaults(**overrides: object) -> dict | None:
+    text = render(parse(**overrides), app=APP).workflow_defaults
+    return None if text is None else yaml.safe_load(text)
+
+
+def spec(**overrides: object) -> dict:
+    document = workflow_defaults(**overrides)
+    assert document is not None
+    return document["spec"]
+
+
+def test_require_renders_a_required_affinity_on_the_profile_label():
+    terms = spec()["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+
+    assert terms["nodeSelectorTerms"] == [
+        {
+            "matchExpressions": [
+                {"key": "kubernetes.azure.com/scalesetpriority", "operator": "In", "values": ["spot"]}
+            ]
+        }
+    ]
+
+
+def test_prefer_renders_a_preferred_affinity():
+    preferred = spec(spot_placement="prefer")["affinity"]["nodeAffinity"]
+
+    assert list(preferred) == ["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 100
+
+
+def test_tolerate_renders_no_affinity_but_the_toleration():
+    rendered = spec(spot_placement="tolerate")
+
+    assert "affinity" not in rendered
+    assert rendered["tolerations"] == [
+        {
+            "key": "kubernetes.azure.com/scalesetpriority",
+            "operator": "Equal",
+            "value": "spot",
+            "effect": "NoSchedule",
+        }
+    ]
+
+
+def test_evictions_on_argo_37_retry_always_but_only_on_eviction_messages():
+    strategy = spec()["retryStrategy"]
+
+    assert strategy["retryPolicy"] == "Always"
+    assert strategy["expression"] == f"lastRetry.message matches '{EVICTION_MESSAGE_PATTERN}'"
+    assert strategy["affinity"] == {"nodeAntiAffinity": {}}
+    assert strategy["backoff"] == {"duration": "5m", "factor": "1"}
+
+
+def test_evictions_on_argo_34_fall_back_to_on_error_and_say_so():
+    config = parse(argo_version="3.4")
+    rendered = render(config, app=APP)
+    strategy = yaml.safe_load(rendered.workflow_defaults)["spec"]["retryStrategy"]
+
+    assert strategy["retryPolicy"] == "OnError"
+    assert "expression" not in strategy
+    assert any("falls back to OnError" in note for note in rendered.notes)
+
+
+@pytest.mark.parametrize(("retry_on", "policy"), [("errors", "OnError"), ("all", "Always")])
+def test_other_retry_modes_map_to_argo_policies(retry_on, policy):
+    strategy = spec(retry_on=retry_on)["retryStrategy"]
+
+    assert strategy["retryPolicy"] == policy
+    assert "expression" not in strategy
+
+
+def test_backoff_options_render_as_strings():
+    backoff = spec(retry_backoff="90s", retry_backoff_factor=2, retry_max_duration="6h")[
+        "retryStrategy"
+    ]["backoff"]
+
+    assert backoff == {"duration": "90s", "factor": "2", "maxDuration": "6h"}
+
+
+def test_zero_retry_limit_renders_no_retry_strategy():
+    assert "retryStrategy" not in spec(retry_limit=0)
+
+
+def test_no_pipelines_and_no_retry_renders_no_argo_defaults():
+    assert workflow_defaults(spot_workloads="training", retry_limit=0) is None
+
+
+def test_retry_default_stays_when_pipelines_are_not_on_spot():
+    rendered = spec(spot_workloads="training")
+
+    assert "retryStrategy" in rendered
+    assert "tolerations" not in rendered and "affinity" not in rendered
+
+
+def test_untainted_profile_renders_affinity_but_no_tolerations_anywhere():
+    rendered = render(parse(spot_profile="eks"), app=APP)
+
+    assert rendered.pod_defaults == ()
+    assert "tolerations" not in yaml.safe_load(rendered.workflow_defaults)["spec"]
+    assert any("carry no taint" in note for note in rendered.notes)
+
+
+def test_one_poddefault_per_eligible_non_pipeline_class():
+    rendered = render(parse(spot_workloads="batch,pipelines,hpo"), app="spot")
+
+    assert [m["metadata"]["name"] for m in rendered.pod_defaults] == ["spot-hpo", "spot-batch"]
+    assert all("namespace" not in m["metadata"] for m in rendered.pod_defaults)
+
+
+def test_poddefaults_are_labelled_for_pruning():
+    labels = render(parse(), app="spot").pod_defaults[0]["metadata"]["labels"]
+
+    assert labels["app.kubernetes.io/managed-by"] == "kubeflow-spot"
+    assert labels["app.kubernetes.io/instance"] == "spot"
+
+
+def test_every_poddefault_and_argo_carry_the_identical_toleration():
+    # The PodDefault webhook rejects a pod that would get two different tolerations for one key.
+    rendered = render(parse(spot_workloads="pipelines,training,hpo,batch"), app=APP)
+    tolerations = [m["spec"]["tolerations"] for m in rendered.pod_defaults]
+    tolerations.append(yaml.safe_load(rendered.workflow_defaults)["spec"]["tolerations"])
+
+    assert len(tolerations) == 4
+    assert all(t == tolerations[0] for t in tolerations)
+
+
+def test_rendered_output_has_no_jinja_markers():
+    rendered = render(parse(spot_workloads="pipelines,training,hpo,batch"), app=APP)
+
+    text = yaml.safe_dump(list(rendered.pod_defaults)) + rendered.workflow_defaults
+    assert "{{" not in text and "{%" not in text
+
+
+def test_a_template_with_an_undefined_variable_fails_instead_of_rendering_empty(tmp_path: Path):
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    broken = templates / "workflow-defaults.yaml.j2"
+    broken.write_text(broken.read_text() + "\n# {{ not_passed }}\n")
+
+    with pytest.raises(jinja2.UndefinedError):
+        render(parse(), app=APP, templates_dir=templates)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "pod deleted",
+        "Pod was terminated in response to imminent node shutdown.",
+        "Pod was rejected as the node is shutting down.",
+        "Node is shutting, evicting pods",
+        "The node was low on resource: memory.",
+        "Preempted by scheduler",
+        "pod failed: neither main nor wait container completed successfully",
+    ],
+)
+def test_eviction_pattern_matches_what_argo_records_for_evictions(message):
+    assert re.search(EVICTION_MESSAGE_PATTERN, message)
+
+
+@pytest.mark.parametrize(
+    "message", ["Error (exit code 1)", "main: Error (exit code 2)", "child 'train' failed", ""]
+)
+def test_eviction_pattern_leaves_application_failures_and_dag_wrappers_alone(message):
+    assert not re.search(EVICTION_MESSAGE_PATTERN, message)
+
+
+# Argo's schema, made strict, must accept what we render and reject what Argo would reject.
+
+
+@pytest.mark.parametrize("argo_version", SUPPORTED_ARGO_VERSIONS)
+def test_default_document_validates_against_that_argo_versions_schema(argo_version):
+    document = workflow_defaults(argo_version=argo_version)
+
+    assert workflow_errors(document, argo_version) == []
+
+
+def test_strict_schema_rejects_a_misspelt_field():
+    document = workflow_defaults()
+    document["spec"]["retryStrategy"]["retryPolcy"] = "Always"
+
+    assert any("retryPolcy" in error for error in workflow_errors(document, "3.7"))
+
+
+def test_strict_schema_rejects_a_field_newer_than_the_version():
+    document = workflow_defaults()
+    document["spec"]["retryStrategy"]["backoff"]["cap"] = "10m"
+
+    assert workflow_errors(document, "3.7") == []
+    assert any("cap" in error for error in workflow_errors(document, "3.6"))
+
+
+# Property tests over every valid combination of options.
+
+_label_key = st.from_regex(
+    r"\A([a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?\.)?[a-z]{1,6}/[A-Za-z0-9]([-A-Za-z0-9_.]{0,8}[A-Za-z0-9])?\Z"
+)
+_label_value = st.from_regex(r"\A([A-Za-z0-9]([-A-Za-z0-9_.]{0,8}[A-Za-z0-9])?)?\Z")
+_duration = st.builds(
+    lambda h, m, s: f"{h}h{m}m{s}s", st.integers(0, 3), st.integers(0, 59), st.integers(1, 59)
+)
+valid_options = st.fixed_dictionaries(
+    {
+        "spot-workloads": st.lists(
+            st.sampled_from(["pipelines", "training", "hpo", "batch"]), unique=True
+        ).map(",".join),
+        "spot-placement": st.sampled_from(["require", "prefer", "tolerate"]),
+        "spot-profile": st.sampled_from(["aks", "eks", "gke", "karpenter", "custom"]),
+        "spot-node-label": st.one_of(
+            st.just(""), st.builds(lambda k, v: f"{k}={v}", _label_key, _label_value)
+        ),
+        "spot-node-taint": st.one_of(
+            st.sampled_from(["", "none"]),
+            st.builds(
+                lambda k, v, e: f"{k}={v}:{e}",
+                _label_key,
+                _label_value,
+                st.sampled_from(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+            ),
+        ),
+        "retry-limit": st.integers(0, 20),
+        "retry-backoff": _duration,
+        "retry-backoff-factor": st.integers(1, 10),
+        "retry-max-duration": st.one_of(st.just(""), _duration.map(lambda d: f"24h{d}")),
+        "retry-on": st.sampled_from(["evictions", "errors", "all"]),
+        "argo-version": st.sampled_from(SUPPORTED_ARGO_VERSIONS),
+        "argo-configmap": st.just(DEFAULTS["argo-configmap"]),
+    }
+)
+
+
+def _parse_valid(options: dict):
+    try:
+        return parse_config(options)
+    except ConfigError:
+        assume(False)  # Only `custom` without its label or taint is invalid here.
+        raise
+
+
+_pod_labels = st.dictionaries(
+    st.sampled_from(
+        [
+            "training.kubeflow.org/job-name",
+            "katib.kubeflow.org/trial",
+            "kubeflow-spot/eligible",
+            "workflows.argoproj.io/workflow",
+            "pipelines.kubeflow.org/v2_component",
+            "app",
+        ]
+    ),
+    st.sampled_from(["true", "x"]),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much])
+@given(options=valid_options, labels=_pod_labels, excluded=st.sampled_from([NOTEBOOK_LABEL, KSERVE_LABEL]))
+def test_no_valid_config_gives_a_notebook_or_server_pod_a_spot_toleration(options, labels, excluded):
+    rendered = render(_parse_valid(options), app=APP)
+    pod_labels = {**labels, excluded: "x"}
+
+    for manifest in rendered.pod_defaults:
+        assert not LabelSelector.from_dict(manifest["spec"]["selector"]).matches(pod_labels)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(options=valid_options)
+def test_every_valid_config_renders_a_document_argo_accepts(options):
+    config = _parse_valid(options)
+    text = render(config, app=APP).workflow_defaults
+    assume(text is not None)
+
+    assert workflow_errors(yaml.safe_load(text), config.argo_version) == []
