@@ -72,7 +72,9 @@ class KubeflowSpotCharm(ops.CharmBase):
             config = parse_config(self.config)
         except ConfigError:
             return  # Nothing is written with invalid config; collect-status says why.
-        self._outcome = self._applier().apply(render(config, app=self.app.name), config.argo_configmap)
+        self._outcome = self._applier().apply(
+            render(config, app=self.app.name), config.argo_configmap
+        )
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         if self.app.planned_units() > 0:
@@ -123,7 +125,9 @@ def _active_message(config: SpotConfig, outcome: ApplyOutcome) -> str:
     return f"{config.summary()} · {outcome.namespaces} namespace{plural}"
 
 
-def _defaults_document(rendered: RenderedDefaults, config: SpotConfig, namespace: str) -> dict[str, object]:
+def _defaults_document(
+    rendered: RenderedDefaults, config: SpotConfig, namespace: str
+) -> dict[str, object]:
     """Describe what the charm applies, in the shape `show-defaults` prints."""
     return {
         "podDefaults": {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 from lightkube import ALL_NS, ApiError, Client, ConfigError
@@ -45,10 +45,6 @@ class ApplyOutcome:
     """Problems that go away once another charm is deployed or the API answers."""
 
 
-class _Stop(Exception):
-    """Ends a reconcile early; the outcome already says why."""
-
-
 class SpotDefaultsApplier:
     """Reconciles one application's spot defaults with the cluster.
 
@@ -56,6 +52,7 @@ class SpotDefaultsApplier:
         client: a lightkube client; the charm's test seam.
         app: the Juju application name, which labels and names every object.
         namespace: the model's namespace, where Argo's ConfigMap lives.
+
     """
 
     def __init__(self, client: Client, *, app: str, namespace: str):
@@ -65,13 +62,11 @@ class SpotDefaultsApplier:
         self._labels = charm_labels(app)
 
     def apply(self, rendered: RenderedDefaults, configmap: str) -> ApplyOutcome:
-        """Make the cluster hold exactly the rendered defaults, and report what stands in the way."""
+        """Make the cluster hold exactly the rendered defaults; report what stands in the way."""
         outcome = ApplyOutcome()
         try:
             self._apply_pod_defaults(rendered.pod_defaults, outcome)
             self._apply_workflow_defaults(rendered.workflow_defaults, configmap, outcome)
-        except _Stop:
-            pass
         except ApiError as error:
             self._record_api_error(error, outcome)
         except (httpx2.TransportError, ConfigError) as error:
@@ -93,7 +88,9 @@ class SpotDefaultsApplier:
 
     # PodDefaults
 
-    def _apply_pod_defaults(self, manifests: tuple[dict[str, Any], ...], outcome: ApplyOutcome) -> None:
+    def _apply_pod_defaults(
+        self, manifests: tuple[dict[str, Any], ...], outcome: ApplyOutcome
+    ) -> None:
         if not self._crd_exists():
             if manifests:
                 outcome.waiting.append("PodDefault CRD missing: deploy admission-webhook")
@@ -104,14 +101,14 @@ class SpotDefaultsApplier:
             for namespace in namespaces
             for manifest in manifests
         }
-        existing = self._client.list(PodDefault, namespace=ALL_NS, labels=self._labels)
+        existing = self._client.list(PodDefault, namespace=ALL_NS, labels=_selector(self._labels))
         for current in existing:
-            key = (current.metadata.namespace, current.metadata.name)
+            key = _namespaced_name(current)
             desired = wanted.get(key)
             if desired is None:
                 logger.info("pruning PodDefault %s/%s", *key)
                 self._client.delete(PodDefault, key[1], namespace=key[0])
-            elif _same_content(current.to_dict(), desired):
+            elif _same_content(current, desired):
                 del wanted[key]  # Unchanged: a steady-state reconcile sends no writes.
         for desired in wanted.values():
             self._client.apply(PodDefault.from_dict(desired), field_manager=MANAGER, force=True)
@@ -127,8 +124,8 @@ class SpotDefaultsApplier:
         return True
 
     def _profile_namespaces(self) -> list[str]:
-        found = self._client.list(Namespace, labels=PROFILE_NAMESPACE_LABELS)
-        return sorted(ns.metadata.name for ns in found if ns.metadata and ns.metadata.name)
+        found = self._client.list(Namespace, labels=_selector(PROFILE_NAMESPACE_LABELS))
+        return sorted(_namespaced_name(ns)[1] for ns in found)
 
     # Argo workflowDefaults
 
@@ -138,8 +135,9 @@ class SpotDefaultsApplier:
         # Withdraw the key from any ConfigMap we wrote before under another name (the
         # argo-configmap option changed) or from all of them when no defaults are wanted.
         for owned in self._configmaps_with_our_key():
-            if owned.metadata.name != configmap or document is None:
-                self._withdraw_key(owned.metadata.name)
+            _, name = _namespaced_name(owned)
+            if name != configmap or document is None:
+                self._withdraw_key(name)
         if document is None:
             return
         current = self._get_configmap(configmap)
@@ -152,7 +150,7 @@ class SpotDefaultsApplier:
                 f"{WORKFLOW_DEFAULTS_KEY} in ConfigMap {configmap} is owned by field manager"
                 f" {', '.join(others)}: remove that key, then the charm takes it over"
             )
-            raise _Stop
+            return
         if (current.data or {}).get(WORKFLOW_DEFAULTS_KEY) == document:
             return  # Already in place: writing it again would only bump the resourceVersion.
         patch = ConfigMap(
@@ -198,12 +196,30 @@ def _key_owners(configmap: ConfigMap) -> list[str]:
     return owners
 
 
+class _Named(Protocol):
+    @property
+    def metadata(self) -> ObjectMeta | None: ...
+
+
+def _namespaced_name(obj: _Named) -> tuple[str, str]:
+    """Return (namespace, name) of an object read from the API server."""
+    if obj.metadata is None or obj.metadata.name is None:
+        raise ValueError(f"the API server returned an object without a name: {obj!r}")
+    return obj.metadata.namespace or "", obj.metadata.name
+
+
+def _selector(labels: dict[str, str]) -> dict[str, Any]:
+    """Widen a label dict to the type lightkube's `labels=` parameter declares."""
+    return dict(labels)
+
+
 def _in_namespace(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
     return {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
 
 
-def _same_content(current: dict[str, Any], desired: dict[str, Any]) -> bool:
-    labels = current.get("metadata", {}).get("labels") or {}
-    return current.get("spec") == desired["spec"] and all(
+def _same_content(current: Any, desired: dict[str, Any]) -> bool:
+    """Tell whether a PodDefault read from the cluster already has the desired spec and labels."""
+    labels = (current.metadata.labels if current.metadata else None) or {}
+    return current.spec == desired["spec"] and all(
         labels.get(key) == value for key, value in desired["metadata"]["labels"].items()
     )

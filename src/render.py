@@ -79,7 +79,9 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     return env
 
 
-def render(config: SpotConfig, *, app: str, templates_dir: Path = TEMPLATES_DIR) -> RenderedDefaults:
+def render(
+    config: SpotConfig, *, app: str, templates_dir: Path = TEMPLATES_DIR
+) -> RenderedDefaults:
     """Render the PodDefaults and the Argo `workflowDefaults` document for a config.
 
     Args:
@@ -89,6 +91,7 @@ def render(config: SpotConfig, *, app: str, templates_dir: Path = TEMPLATES_DIR)
 
     Raises:
         jinja2.UndefinedError: a template uses a variable the renderer did not pass.
+
     """
     env = _environment(templates_dir)
     pod_defaults = tuple(
@@ -219,7 +222,9 @@ def _retry_notes(config: SpotConfig) -> list[str]:
         " for steps without a retryStrategy of their own (KFP set_retry keeps its own);"
         " a retry avoids the nodes earlier attempts ran on."
     ]
-    if retry.on is RetryOn.EVICTIONS and argo_at_least(config.argo_version, RETRY_MESSAGE_MIN_ARGO):
+    if retry.on is RetryOn.EVICTIONS and argo_at_least(
+        config.argo_version, RETRY_MESSAGE_MIN_ARGO
+    ):
         notes.append(
             "retry-on=evictions: only steps killed by eviction, preemption, node shutdown or pod"
             " deletion are retried; application failures are not."

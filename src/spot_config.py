@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -62,7 +62,9 @@ class Taint:
 
     def __str__(self) -> str:
         """Return the taint in kubectl's `key=value:Effect` form."""
-        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+        return (
+            f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+        )
 
     def toleration(self) -> dict[str, str]:
         """Return the one toleration that lets a pod onto nodes with this taint."""
@@ -88,6 +90,12 @@ class SpotProfile:
     def spot_labels(self) -> tuple[NodeLabel, ...]:
         """Return every label that marks a node as spot, the affinity label first."""
         return (self.label, *self.also_spot)
+
+    def is_spot_node(self, labels: Mapping[str, str], taint_keys: Iterable[str] = ()) -> bool:
+        """Tell whether a node with these labels and taint keys is a spot node."""
+        if any(labels.get(label.key) == label.value for label in self.spot_labels()):
+            return True
+        return self.taint is not None and self.taint.key in taint_keys
 
 
 AKS = SpotProfile(
@@ -203,6 +211,7 @@ def duration_seconds(text: str) -> float:
 
     Raises:
         ValueError: the text is not such a duration.
+
     """
     if not _DURATION_RE.match(text):
         raise ValueError(f"not a Go duration: {text!r}")
@@ -214,6 +223,7 @@ def parse_config(options: Mapping[str, object]) -> SpotConfig:
 
     Raises:
         ConfigError: naming every invalid option, its value and what is accepted.
+
     """
     parser = _Parser(options)
     config = SpotConfig(
@@ -285,7 +295,8 @@ class _Parser:
                 self._invalid("spot-node-label", "key=value is required with spot-profile=custom")
             if not taint_given and not self._str("spot-node-taint"):
                 self._invalid(
-                    "spot-node-taint", "key=value:Effect or none is required with spot-profile=custom"
+                    "spot-node-taint",
+                    "key=value:Effect or none is required with spot-profile=custom",
                 )
             return SpotProfile(name=name, label=label or NodeLabel("", ""), taint=taint)
         base = PROFILES.get(name)
@@ -307,7 +318,9 @@ class _Parser:
             return None
         key, sep, value = raw.partition("=")
         if not sep or not _QUALIFIED_NAME_RE.match(key) or not _LABEL_VALUE_RE.match(value):
-            self._invalid("spot-node-label", "key=value with a valid Kubernetes label key and value")
+            self._invalid(
+                "spot-node-label", "key=value with a valid Kubernetes label key and value"
+            )
             return None
         return NodeLabel(key, value)
 
@@ -357,9 +370,9 @@ class _Parser:
         except ValueError:
             seconds = 0
         if not 0 < seconds <= max_seconds:
+            limit = f"{max_seconds // 3600}h"
             self._invalid(
-                option,
-                f"a Go duration such as 30s, 5m or 1h30m, above 0 and at most {max_seconds // 3600}h",
+                option, f"a Go duration such as 30s, 5m or 1h30m, above 0 and at most {limit}"
             )
             return default
         return raw

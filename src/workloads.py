@@ -8,7 +8,7 @@ neither ops nor lightkube.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -24,6 +24,8 @@ class WorkloadClass(enum.StrEnum):
     DASHBOARDS = "dashboards"
     DATABASES = "databases"
     CONTROL_PLANE = "control-plane"
+    OTHER = "other"
+    """Reports only: a pod no rule recognises."""
 
 
 SPOT_ELIGIBLE: tuple[WorkloadClass, ...] = (
@@ -51,6 +53,14 @@ NOTEBOOK_LABEL = "notebook-name"
 
 KSERVE_LABEL = "serving.kserve.io/inferenceservice"
 """Set by KServe on every predictor, transformer and explainer pod."""
+
+LEGACY_KFSERVING_LABEL = "serving.kubeflow.org/inferenceservice"
+ARGO_WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
+"""Set by the Argo controller on every pod of a Workflow."""
+ARGO_COMPONENT_LABEL = "workflows.argoproj.io/component"
+"""Set on Argo's own agent and artifact-GC pods, which are not pipeline steps."""
+TRAINING_JOB_LABEL = "training.kubeflow.org/job-name"
+KATIB_TRIAL_LABEL = "katib.kubeflow.org/trial"
 
 
 @dataclass(frozen=True)
@@ -126,18 +136,17 @@ def _requirement_holds(req: SelectorRequirement, labels: Mapping[str, str]) -> b
 _NEVER_ON_SPOT = (
     SelectorRequirement(NOTEBOOK_LABEL, "DoesNotExist"),
     SelectorRequirement(KSERVE_LABEL, "DoesNotExist"),
+    SelectorRequirement(LEGACY_KFSERVING_LABEL, "DoesNotExist"),
 )
 
 _CLASS_SELECTORS: dict[WorkloadClass, LabelSelector] = {
     # Training Operator v1 (TFJob, PyTorchJob, ...) labels every replica pod with its job name.
     WorkloadClass.TRAINING: LabelSelector(
-        match_expressions=(SelectorRequirement("training.kubeflow.org/job-name", "Exists"),)
-        + _NEVER_ON_SPOT
+        match_expressions=(SelectorRequirement(TRAINING_JOB_LABEL, "Exists"), *_NEVER_ON_SPOT)
     ),
     # Katib copies the Trial's labels onto each trial pod.
     WorkloadClass.HPO: LabelSelector(
-        match_expressions=(SelectorRequirement("katib.kubeflow.org/trial", "Exists"),)
-        + _NEVER_ON_SPOT
+        match_expressions=(SelectorRequirement(KATIB_TRIAL_LABEL, "Exists"), *_NEVER_ON_SPOT)
     ),
     WorkloadClass.BATCH: LabelSelector(
         match_labels={BATCH_OPT_IN_LABEL: "true"}, match_expressions=_NEVER_ON_SPOT
@@ -153,6 +162,7 @@ def pod_default_selector(workload: WorkloadClass) -> LabelSelector:
 
     Raises:
         KeyError: the class is not delivered through a PodDefault.
+
     """
     return _CLASS_SELECTORS[workload]
 
@@ -162,12 +172,36 @@ def selected_classes(labels: Mapping[str, str]) -> list[WorkloadClass]:
     return [cls for cls, sel in _CLASS_SELECTORS.items() if sel.matches(labels)]
 
 
+def classify_pod(
+    labels: Mapping[str, str], namespace: str, control_plane_namespaces: Iterable[str]
+) -> WorkloadClass:
+    """Return the workload class of a pod from its labels and namespace.
+
+    Exclusions come first, so a notebook or model server is never mistaken for batch work
+    whatever else it is labelled with; a pod that a PodDefault of this module selects is
+    classified as that PodDefault's class.
+    """
+    if NOTEBOOK_LABEL in labels:
+        return WorkloadClass.NOTEBOOKS
+    if KSERVE_LABEL in labels or LEGACY_KFSERVING_LABEL in labels:
+        return WorkloadClass.SERVING
+    if ARGO_WORKFLOW_LABEL in labels and ARGO_COMPONENT_LABEL not in labels:
+        return WorkloadClass.PIPELINES
+    for workload in POD_DEFAULT_CLASSES:
+        if _CLASS_SELECTORS[workload].matches(labels):
+            return workload
+    if namespace in control_plane_namespaces or namespace.startswith("kube-"):
+        return WorkloadClass.CONTROL_PLANE
+    return WorkloadClass.OTHER
+
+
 def parse_workload_list(raw: str) -> tuple[list[WorkloadClass], list[str], list[str]]:
     """Split a comma-separated `spot-workloads` value.
 
     Returns:
         The eligible classes in the order given (duplicates dropped), the names that are known
         but never eligible, and the names that are unknown.
+
     """
     eligible: list[WorkloadClass] = []
     ineligible: list[str] = []

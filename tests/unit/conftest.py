@@ -28,7 +28,7 @@ def _load(name: str) -> dict:
 
 @pytest.fixture
 def cluster() -> FakeCluster:
-    """A cluster shaped like Charmed Kubeflow: the PodDefault CRD, Argo's ConfigMap, profiles."""
+    """Return a cluster shaped like Charmed Kubeflow: PodDefault CRD, Argo ConfigMap, profiles."""
     fake = FakeCluster()
     crd_spec = {
         "group": "kubeflow.org",
@@ -40,7 +40,9 @@ def cluster() -> FakeCluster:
         "CustomResourceDefinition",
         {"metadata": {"name": "poddefaults.kubeflow.org"}, "spec": crd_spec},
     )
-    fake.add("ConfigMap", configmap_owned_by(ARGO_CONFIGMAP, MODEL, ARGO_CONTROLLER_DATA, "lightkube"))
+    fake.add(
+        "ConfigMap", configmap_owned_by(ARGO_CONFIGMAP, MODEL, ARGO_CONTROLLER_DATA, "lightkube")
+    )
     for name in PROFILES:
         labels = {"app.kubernetes.io/part-of": "kubeflow-profile"}
         fake.add("Namespace", {"metadata": {"name": name, "labels": labels}})
@@ -50,7 +52,7 @@ def cluster() -> FakeCluster:
 
 @pytest.fixture
 def ctx(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> testing.Context:
-    """A Context for the charm, its lightkube seam answered by the fake cluster.
+    """Return a Context for the charm, its lightkube seam answered by the fake cluster.
 
     The metadata comes from the three files charmcraft reads; Context's autoload would read
     config and actions only from charmcraft.yaml.

@@ -83,7 +83,11 @@ class FakeCluster:
         if kind == "ConfigMap":
             self._apply_configmap_data(key, manifest.get("data") or {}, field_manager, force)
         else:
-            self.objects[key] = {"apiVersion": manifest.get("apiVersion"), "kind": kind, **manifest}
+            self.objects[key] = {
+                "apiVersion": manifest.get("apiVersion"),
+                "kind": kind,
+                **manifest,
+            }
         return obj
 
     def _apply_configmap_data(

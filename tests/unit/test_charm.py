@@ -27,7 +27,10 @@ def test_default_config_applies_poddefaults_in_every_profile_and_argo_defaults(c
 
     assert out.unit_status == testing.ActiveStatus(f"{DEFAULT_SUMMARY} · 2 namespaces")
     for namespace in PROFILES:
-        assert poddefault_names(cluster, namespace) == {"kubeflow-spot-training", "kubeflow-spot-hpo"}
+        assert poddefault_names(cluster, namespace) == {
+            "kubeflow-spot-training",
+            "kubeflow-spot-hpo",
+        }
     assert poddefault_names(cluster, "kube-system") == set()
     workflow_defaults = yaml.safe_load(argo_data(cluster)["workflowDefaults"])
     assert workflow_defaults["spec"]["retryStrategy"]["limit"] == "5"
@@ -82,7 +85,9 @@ def test_non_leader_writes_nothing_and_reports_standby(ctx, cluster):
 
     out = ctx.run(ctx.on.config_changed(), state)
 
-    assert out.unit_status == testing.ActiveStatus(f"{DEFAULT_SUMMARY} · standby, the leader applies")
+    assert out.unit_status == testing.ActiveStatus(
+        f"{DEFAULT_SUMMARY} · standby, the leader applies"
+    )
     assert cluster.requests == 0
 
 
@@ -91,7 +96,9 @@ def test_missing_poddefault_crd_waits_for_admission_webhook(ctx, cluster):
 
     out = ctx.run(ctx.on.install(), leader_state())
 
-    assert out.unit_status == testing.WaitingStatus("PodDefault CRD missing: deploy admission-webhook")
+    assert out.unit_status == testing.WaitingStatus(
+        "PodDefault CRD missing: deploy admission-webhook"
+    )
     assert "workflowDefaults" in argo_data(cluster)
 
 
@@ -175,7 +182,9 @@ def test_nothing_on_spot_and_no_retry_withdraws_the_argo_key(ctx, cluster):
 
 
 def test_renamed_argo_configmap_moves_the_key(ctx, cluster):
-    cluster.add("ConfigMap", configmap_owned_by("argo-other", MODEL, ARGO_CONTROLLER_DATA, "lightkube"))
+    cluster.add(
+        "ConfigMap", configmap_owned_by("argo-other", MODEL, ARGO_CONTROLLER_DATA, "lightkube")
+    )
     ctx.run(ctx.on.config_changed(), leader_state())
 
     ctx.run(ctx.on.config_changed(), leader_state(**{"argo-configmap": "argo-other"}))

@@ -38,7 +38,11 @@ def test_require_renders_a_required_affinity_on_the_profile_label():
     assert terms["nodeSelectorTerms"] == [
         {
             "matchExpressions": [
-                {"key": "kubernetes.azure.com/scalesetpriority", "operator": "In", "values": ["spot"]}
+                {
+                    "key": "kubernetes.azure.com/scalesetpriority",
+                    "operator": "In",
+                    "values": ["spot"],
+                }
             ]
         }
     ]
@@ -112,7 +116,8 @@ def test_retry_default_stays_when_pipelines_are_not_on_spot():
     rendered = spec(spot_workloads="training")
 
     assert "retryStrategy" in rendered
-    assert "tolerations" not in rendered and "affinity" not in rendered
+    assert "tolerations" not in rendered
+    assert "affinity" not in rendered
 
 
 def test_untainted_profile_renders_affinity_but_no_tolerations_anywhere():
@@ -151,7 +156,8 @@ def test_rendered_output_has_no_jinja_markers():
     rendered = render(parse(spot_workloads="pipelines,training,hpo,batch"), app=APP)
 
     text = yaml.safe_dump(list(rendered.pod_defaults)) + rendered.workflow_defaults
-    assert "{{" not in text and "{%" not in text
+    assert "{{" not in text
+    assert "{%" not in text
 
 
 def test_a_template_with_an_undefined_variable_fails_instead_of_rendering_empty(tmp_path: Path):
@@ -275,8 +281,14 @@ _pod_labels = st.dictionaries(
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much])
-@given(options=valid_options, labels=_pod_labels, excluded=st.sampled_from([NOTEBOOK_LABEL, KSERVE_LABEL]))
-def test_no_valid_config_gives_a_notebook_or_server_pod_a_spot_toleration(options, labels, excluded):
+@given(
+    options=valid_options,
+    labels=_pod_labels,
+    excluded=st.sampled_from([NOTEBOOK_LABEL, KSERVE_LABEL]),
+)
+def test_no_valid_config_gives_a_notebook_or_server_pod_a_spot_toleration(
+    options, labels, excluded
+):
     rendered = render(_parse_valid(options), app=APP)
     pod_labels = {**labels, excluded: "x"}
 

@@ -48,7 +48,11 @@ def test_defaults_match_the_spot_guide():
     assert config.workloads == (WorkloadClass.PIPELINES, WorkloadClass.TRAINING, WorkloadClass.HPO)
     assert config.placement is Placement.REQUIRE
     assert config.profile == AKS
-    assert (config.retry.limit, config.retry.backoff, config.retry.on) == (5, "5m", RetryOn.EVICTIONS)
+    assert (config.retry.limit, config.retry.backoff, config.retry.on) == (
+        5,
+        "5m",
+        RetryOn.EVICTIONS,
+    )
 
 
 def test_workload_list_tolerates_spaces_and_drops_duplicates():
@@ -62,7 +66,9 @@ def test_empty_workload_list_puts_nothing_on_spot():
     assert parse(spot_workloads="").workloads == ()
 
 
-@pytest.mark.parametrize("ineligible", ["notebooks", "serving", "dashboards", "databases", "control-plane"])
+@pytest.mark.parametrize(
+    "ineligible", ["notebooks", "serving", "dashboards", "databases", "control-plane"]
+)
 def test_never_eligible_class_is_invalid_and_says_why(ineligible):
     message = problems(spot_workloads=f"pipelines,{ineligible}")
 
@@ -70,8 +76,9 @@ def test_never_eligible_class_is_invalid_and_says_why(ineligible):
 
 
 def test_unknown_class_lists_the_accepted_ones():
-    assert "unknown class gpus; a comma-separated list of pipelines, training, hpo, batch" in problems(
-        spot_workloads="gpus"
+    assert (
+        "unknown class gpus; a comma-separated list of pipelines, training, hpo, batch"
+        in problems(spot_workloads="gpus")
     )
 
 
@@ -93,7 +100,10 @@ def test_cloud_profiles(profile, label, taint):
 def test_aks_recognises_both_spot_labels():
     labels = [str(label) for label in parse().profile.spot_labels()]
 
-    assert labels == ["kubernetes.azure.com/scalesetpriority=spot", "kubernetes.azure.com/priority=spot"]
+    assert labels == [
+        "kubernetes.azure.com/scalesetpriority=spot",
+        "kubernetes.azure.com/priority=spot",
+    ]
 
 
 def test_label_and_taint_override_the_profile():
@@ -117,7 +127,9 @@ def test_taint_without_value_tolerates_with_exists():
 def test_custom_profile_needs_label_and_taint():
     message = problems(spot_profile="custom")
 
-    assert "spot-node-label='' is invalid: key=value is required with spot-profile=custom" in message
+    assert (
+        "spot-node-label='' is invalid: key=value is required with spot-profile=custom" in message
+    )
     assert "spot-node-taint='' is invalid: key=value:Effect or none is required" in message
 
 
@@ -167,7 +179,9 @@ def test_max_duration_must_outlast_the_first_wait():
     assert parse(retry_max_duration="2h").retry.max_duration == "2h"
 
 
-@pytest.mark.parametrize(("given", "minor"), [("3.4", "3.4"), ("v3.7.17", "3.7"), ("4.0.5", "4.0")])
+@pytest.mark.parametrize(
+    ("given", "minor"), [("3.4", "3.4"), ("v3.7.17", "3.7"), ("4.0.5", "4.0")]
+)
 def test_argo_version_keeps_the_minor(given, minor):
     assert parse(argo_version=given).argo_version == minor
 
@@ -183,3 +197,24 @@ def test_summary_line():
     assert config.summary() == (
         "spot: pipelines,training,hpo · prefer · retry 5×5m ×2 backoff on evictions"
     )
+
+
+@pytest.mark.parametrize(
+    ("labels", "taints", "expected"),
+    [
+        ({"kubernetes.azure.com/scalesetpriority": "spot"}, (), True),
+        ({"kubernetes.azure.com/priority": "spot"}, (), True),
+        ({}, ("kubernetes.azure.com/scalesetpriority",), True),
+        ({"kubernetes.azure.com/priority": "regular"}, (), False),
+        ({"kubernetes.azure.com/scalesetpriority": "regular"}, ("other",), False),
+    ],
+)
+def test_aks_spot_nodes_are_recognised_by_either_label_or_the_taint(labels, taints, expected):
+    assert AKS.is_spot_node(labels, taints) is expected
+
+
+def test_untainted_profile_recognises_spot_nodes_by_label_only():
+    eks = parse(spot_profile="eks").profile
+
+    assert eks.is_spot_node({"eks.amazonaws.com/capacityType": "SPOT"})
+    assert not eks.is_spot_node({"eks.amazonaws.com/capacityType": "ON_DEMAND"}, ("x",))

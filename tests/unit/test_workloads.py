@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workloads import (
     LabelSelector,
     SelectorRequirement,
     WorkloadClass,
+    classify_pod,
     parse_workload_list,
     pod_default_selector,
     selected_classes,
@@ -40,7 +43,9 @@ def test_pods_are_selected_by_their_class_labels(labels, expected):
 
 
 def test_a_notebook_carrying_a_training_label_is_still_excluded():
-    assert selected_classes({**NOTEBOOK, **TRAINING_WORKER, "kubeflow-spot/eligible": "true"}) == []
+    assert (
+        selected_classes({**NOTEBOOK, **TRAINING_WORKER, "kubeflow-spot/eligible": "true"}) == []
+    )
 
 
 def test_a_predictor_in_a_katib_trial_is_still_excluded():
@@ -71,4 +76,69 @@ def test_selector_round_trips_through_its_manifest_form():
 
 
 def test_workload_list_sorts_names_into_eligible_ineligible_unknown():
-    assert parse_workload_list("hpo,notebooks,gpu,hpo") == ([WorkloadClass.HPO], ["notebooks"], ["gpu"])
+    assert parse_workload_list("hpo,notebooks,gpu,hpo") == (
+        [WorkloadClass.HPO],
+        ["notebooks"],
+        ["gpu"],
+    )
+
+
+KFP_V2_STEP = {
+    "workflows.argoproj.io/workflow": "iris-pipeline-x2k9p",
+    "workflows.argoproj.io/completed": "false",
+    "pipelines.kubeflow.org/v2_component": "true",
+    "pipeline/runid": "4f1c",
+}
+ARGO_AGENT = {"workflows.argoproj.io/workflow": "wf", "workflows.argoproj.io/component": "agent"}
+
+
+@pytest.mark.parametrize(
+    ("labels", "namespace", "expected"),
+    [
+        (KFP_V2_STEP, "admin", WorkloadClass.PIPELINES),
+        (TRAINING_WORKER, "admin", WorkloadClass.TRAINING),
+        (KATIB_TRIAL, "admin", WorkloadClass.HPO),
+        ({"kubeflow-spot/eligible": "true"}, "admin", WorkloadClass.BATCH),
+        (NOTEBOOK, "admin", WorkloadClass.NOTEBOOKS),
+        (PREDICTOR, "admin", WorkloadClass.SERVING),
+        ({"serving.kubeflow.org/inferenceservice": "old"}, "admin", WorkloadClass.SERVING),
+        ({"app": "ml-pipeline"}, "kubeflow", WorkloadClass.CONTROL_PLANE),
+        ({"k8s-app": "kube-dns"}, "kube-system", WorkloadClass.CONTROL_PLANE),
+        (ARGO_AGENT, "admin", WorkloadClass.OTHER),
+        ({"app": "web"}, "admin", WorkloadClass.OTHER),
+    ],
+)
+def test_pods_are_classified_by_labels_then_namespace(labels, namespace, expected):
+    assert classify_pod(labels, namespace, control_plane_namespaces={"kubeflow"}) == expected
+
+
+def test_a_notebook_inside_a_pipeline_is_still_a_notebook():
+    assert classify_pod({**NOTEBOOK, **KFP_V2_STEP}, "admin", ()) == WorkloadClass.NOTEBOOKS
+
+
+_any_labels = st.dictionaries(
+    st.sampled_from(
+        [
+            "notebook-name",
+            "serving.kserve.io/inferenceservice",
+            "serving.kubeflow.org/inferenceservice",
+            "training.kubeflow.org/job-name",
+            "katib.kubeflow.org/trial",
+            "kubeflow-spot/eligible",
+            "workflows.argoproj.io/workflow",
+            "workflows.argoproj.io/component",
+        ]
+    ),
+    st.sampled_from(["true", "x"]),
+)
+
+
+@given(labels=_any_labels)
+def test_a_pod_a_poddefault_selects_is_classified_as_one_of_the_selecting_classes(labels):
+    selecting = selected_classes(labels)
+    workload = classify_pod(labels, "admin", ())
+
+    if selecting and workload is not WorkloadClass.PIPELINES:
+        assert workload in selecting
+    if workload in (WorkloadClass.NOTEBOOKS, WorkloadClass.SERVING):
+        assert selecting == []
