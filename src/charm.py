@@ -62,7 +62,7 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def _applier(self) -> SpotDefaultsApplier:
         return SpotDefaultsApplier(
-            self.lightkube_client(), app=self.app.name, namespace=self.model.name
+            self.lightkube_client, app=self.app.name, namespace=self.model.name
         )
 
     def _reconcile(self, _: ops.EventBase) -> None:

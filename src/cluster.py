@@ -10,7 +10,7 @@ not import ops.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,14 +49,16 @@ class SpotDefaultsApplier:
     """Reconciles one application's spot defaults with the cluster.
 
     Args:
-        client: a lightkube client; the charm's test seam.
+        connect: returns a lightkube client (the charm's test seam); called once per reconcile,
+            inside the error handling, since building a client can fail too.
         app: the Juju application name, which labels and names every object.
         namespace: the model's namespace, where Argo's ConfigMap lives.
 
     """
 
-    def __init__(self, client: Client, *, app: str, namespace: str):
-        self._client = client
+    def __init__(self, connect: Callable[[], Client], *, app: str, namespace: str):
+        self._connect = connect
+        self._client: Client
         self._app = app
         self._namespace = namespace
         self._labels = charm_labels(app)
@@ -65,6 +67,7 @@ class SpotDefaultsApplier:
         """Make the cluster hold exactly the rendered defaults; report what stands in the way."""
         outcome = ApplyOutcome()
         try:
+            self._client = self._connect()
             self._apply_pod_defaults(rendered.pod_defaults, outcome)
             self._apply_workflow_defaults(rendered.workflow_defaults, configmap, outcome)
         except ApiError as error:

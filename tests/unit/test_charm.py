@@ -6,8 +6,10 @@ import json
 
 import pytest
 import yaml
+from lightkube import ConfigError
 from ops import testing
 
+from charm import KubeflowSpotCharm
 from tests.unit.conftest import ARGO_CONFIGMAP, ARGO_CONTROLLER_DATA, MODEL, PROFILES, leader_state
 from tests.unit.fake_k8s import FakeCluster, configmap_owned_by
 
@@ -260,3 +262,16 @@ def test_an_action_keeps_the_status_of_the_last_reconcile(ctx):
     out = ctx.run(ctx.on.action("show-defaults"), state)
 
     assert out.unit_status == blocked
+
+
+def test_no_kubernetes_credentials_waits_instead_of_failing_the_hook(ctx, monkeypatch):
+    def no_config(self):
+        raise ConfigError("Configuration file ~/.kube/config not found")
+
+    monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", no_config)
+
+    out = ctx.run(ctx.on.update_status(), leader_state())
+
+    assert out.unit_status == testing.WaitingStatus(
+        "Kubernetes API unreachable: Configuration file ~/.kube/config not found"
+    )
