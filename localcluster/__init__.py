@@ -1,0 +1,1 @@
+"""Local Kubernetes control plane (etcd, kube-apiserver, kube-scheduler) for the tests."""
