@@ -1,0 +1,397 @@
+"""A real, throw-away Kubernetes control plane: etcd, kube-apiserver and kube-scheduler.
+
+The binaries come from ``localcluster/build.sh`` (built from Go modules at the pins of
+``versions.env``). There is no kubelet and no kube-controller-manager: nodes are plain API
+objects, pods get bound by the real scheduler but never run. See localcluster/README.md.
+
+Usage::
+
+    with ControlPlane() as cp:
+        client = cp.client()
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import yaml
+from lightkube import Client
+from lightkube.config.kubeconfig import KubeConfig
+
+from localcluster.pki import Pki, write_pki
+from localcluster.upstream import pins
+
+_READY_TIMEOUT_SECONDS = 120.0
+_STOP_TIMEOUT_SECONDS = 10.0
+_LOG_TAIL_LINES = 30
+_TMP_PREFIX = "kubeflow-spot-cp-"
+_OWNER_FILE = "owner.pid"  # PID of the Python process that owns a temporary directory
+_PR_SET_PDEATHSIG = 1
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be started (binaries missing, a component failed)."""
+
+
+def binaries_dir() -> Path:
+    """Directory where build.sh puts the binaries for the pinned versions."""
+    cache = Path(os.environ.get("KUBEFLOW_SPOT_CACHE", Path.home() / ".cache" / "kubeflow-spot"))
+    return cache / "bin" / f"k8s-{pins()['K8S_VERSION']}_etcd-{pins()['ETCD_VERSION']}"
+
+
+def _require_binaries() -> Path:
+    directory = binaries_dir()
+    missing = [
+        n for n in ("etcd", "kube-apiserver", "kube-scheduler") if not (directory / n).is_file()
+    ]
+    if missing:
+        raise ControlPlaneError(
+            f"missing {', '.join(missing)} in {directory}; run `bash localcluster/build.sh` "
+            "(about 8 minutes cold on 2 cores; needs Go and the Go module proxy)"
+        )
+    return directory
+
+
+def _free_port() -> int:
+    """Return a loopback port that is free now (a tiny race with other processes is accepted)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _has_default_route() -> bool:
+    """Tell whether an IPv4 default route exists (kube-apiserver needs one to pick its address)."""
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(line.split()[1] == "00000000" for line in lines if len(line.split()) > 1)
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: get SIGKILL if the test process dies without cleaning up."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def _remove_orphaned_dirs() -> None:
+    """Delete temporary directories left by control planes whose owner was SIGKILLed.
+
+    The components died with their owner (see _die_with_parent) but nothing removed the files.
+    Directories of live owners, e.g. a concurrent test run, are left alone.
+    """
+    for directory in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*"):
+        try:
+            owner = int((directory / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not made by this module, or being created right now
+        if not _alive(owner):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class _Component:
+    """One child process, in its own process group, logging to a file."""
+
+    name: str
+    argv: Sequence[str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        with self.log.open("wb") as log:
+            # Own session: stop() can signal the whole group, and Ctrl-C in the terminal
+            # reaches only the Python process, which then shuts the components down in order.
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+    def check_running(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise ControlPlaneError(f"{self.name} exited with status {self.process.returncode}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            self.process.wait(_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self.process.wait()
+
+    def _signal(self, signum: int) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):  # the group is already gone
+            os.killpg(self.process.pid, signum)
+
+
+def _poll_ready(
+    url: str, context: ssl.SSLContext | None, component: _Component, deadline: float
+) -> None:
+    """Poll ``url`` until it answers 200, failing early if the component exits."""
+    while True:
+        component.check_running()
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass  # not listening yet (URLError), or listening but not ready (HTTPError 500)
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(
+                f"{component.name} not ready at {url} in {_READY_TIMEOUT_SECONDS:.0f} s"
+            )
+        time.sleep(0.2)
+
+
+class ControlPlane:
+    """etcd + kube-apiserver + kube-scheduler on loopback ports, in a temporary directory.
+
+    Attributes set by :meth:`start`: ``kubeconfig_path`` (admin kubeconfig, ``system:masters``),
+    ``server`` (apiserver URL), ``startup_seconds`` (from start to every component ready).
+    """
+
+    def __init__(self) -> None:
+        self._bin = _require_binaries()
+        self._components: list[_Component] = []
+        self._tmp: Path | None = None
+        self.kubeconfig_path: Path | None = None
+        self.server = ""
+        self.startup_seconds = 0.0
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start every component and wait until each is ready; clean up everything on failure."""
+        began = time.monotonic()
+        _remove_orphaned_dirs()
+        self._tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX))
+        (self._tmp / _OWNER_FILE).write_text(str(os.getpid()))
+        atexit.register(self.stop)
+        _terminate_on_signals()
+        try:
+            self._start_all(write_pki(self._tmp), time.monotonic() + _READY_TIMEOUT_SECONDS)
+        except BaseException:
+            self._print_log_tails()
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+
+    def stop(self) -> None:
+        """Stop the components (newest first) and delete the temporary directory. Idempotent."""
+        for component in reversed(self._components):
+            component.stop()
+        self._components.clear()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        atexit.unregister(self.stop)
+
+    def client(self, field_manager: str | None = None) -> Client:
+        """Return a lightkube client authenticated as the admin (bypasses RBAC)."""
+        if self.kubeconfig_path is None:
+            raise ControlPlaneError("the control plane is not started")
+        # trust_env=False: no proxy or CA-bundle variable from the environment may touch loopback.
+        return Client(
+            config=KubeConfig.from_file(self.kubeconfig_path),
+            field_manager=field_manager,
+            trust_env=False,
+        )
+
+    def _start_all(self, pki: Pki, deadline: float) -> None:
+        etcd_url = self._start_etcd(deadline)
+        apiserver_port = _free_port()
+        self.server = f"https://127.0.0.1:{apiserver_port}"
+        self.kubeconfig_path = self._write_kubeconfig(pki)
+        self._start_apiserver(pki, apiserver_port, etcd_url, deadline)
+        self._start_scheduler(deadline)
+
+    def _launch(self, name: str, argv: list[str]) -> _Component:
+        assert self._tmp is not None
+        component = _Component(name, [str(self._bin / name), *argv], self._tmp / f"{name}.log")
+        self._components.append(component)
+        component.start()
+        return component
+
+    def _start_etcd(self, deadline: float) -> str:
+        assert self._tmp is not None
+        client_url = f"http://127.0.0.1:{_free_port()}"
+        peer_url = f"http://127.0.0.1:{_free_port()}"
+        etcd = self._launch(
+            "etcd",
+            [
+                "--name=default",
+                f"--data-dir={self._tmp / 'etcd'}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=default={peer_url}",
+                "--unsafe-no-fsync=true",  # data is thrown away; fsync only slows tests down
+                "--log-level=warn",
+            ],
+        )
+        _poll_ready(f"{client_url}/health", None, etcd, deadline)
+        return client_url
+
+    def _start_apiserver(self, pki: Pki, port: int, etcd_url: str, deadline: float) -> None:
+        argv = [
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            f"--service-account-issuer={self.server}",
+            f"--service-account-key-file={pki.sa_public_key}",
+            f"--service-account-signing-key-file={pki.sa_private_key}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--allow-privileged=true",
+            # RBAC on so the charm's own Roles can be tested; the admin is system:masters anyway.
+            "--authorization-mode=RBAC",
+            # Both plugins rely on kube-controller-manager, which does not run here: one needs
+            # the default ServiceAccount it creates, the other adds a not-ready taint only its
+            # node-lifecycle controller removes.
+            "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+        ]
+        if not _has_default_route():
+            # Without a default route the apiserver cannot pick an address and aborts; loopback
+            # works but makes it log errors about the `kubernetes` Service endpoints.
+            argv.append("--advertise-address=127.0.0.1")
+        apiserver = self._launch("kube-apiserver", argv)
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        _poll_ready(f"{self.server}/readyz", context, apiserver, deadline)
+
+    def _start_scheduler(self, deadline: float) -> None:
+        assert self.kubeconfig_path is not None
+        port = _free_port()
+        scheduler = self._launch(
+            "kube-scheduler",
+            [
+                f"--kubeconfig={self.kubeconfig_path}",
+                f"--authentication-kubeconfig={self.kubeconfig_path}",
+                f"--authorization-kubeconfig={self.kubeconfig_path}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+            ],
+        )
+        # The scheduler serves /readyz with a self-signed certificate made in memory.
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        _poll_ready(f"https://127.0.0.1:{port}/readyz", insecure, scheduler, deadline)
+
+    def _write_kubeconfig(self, pki: Pki) -> Path:
+        assert self._tmp is not None
+
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": b64(pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate-data": b64(pki.admin_cert),
+                        "client-key-data": b64(pki.admin_key),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "local",
+                    "context": {"cluster": "local", "user": "admin", "namespace": "default"},
+                }
+            ],
+            "current-context": "local",
+        }
+        path = self._tmp / "kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def _print_log_tails(self) -> None:
+        for component in self._components:
+            print(
+                f"--- last lines of {component.log} ---\n{_tail(component.log)}", file=sys.stderr
+            )
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def _terminate_on_signals() -> None:
+    """Make SIGTERM/SIGHUP unwind like Ctrl-C, so context managers, fixtures and atexit run.
+
+    The default action would end Python at once and leave the temporary directory behind (the
+    children still die with us, see _die_with_parent). Handlers set by someone else are kept.
+    """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            try:
+                signal.signal(signum, _raise_keyboard_interrupt)
+            except ValueError:
+                return  # not the main thread: signal handlers cannot be installed here

@@ -1,0 +1,221 @@
+"""Make a fresh control plane look like Charmed Kubeflow on AKS with a spot node pool.
+
+Also small helpers for tests that drive the scheduler: cordon a pool, wait for a binding,
+delete pods that no kubelet will ever finish deleting.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from lightkube import ALL_NS, ApiError, Client, codecs
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.core_v1 import NodeSpec, NodeStatus, Taint
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod, ServiceAccount
+
+from localcluster.upstream import argo_workflow_crd_path, poddefault_crd_path
+
+AGENTPOOL_LABEL = "kubernetes.azure.com/agentpool"
+SPOT_LABEL = "kubernetes.azure.com/scalesetpriority"
+SPOT_TAINT = Taint(key=SPOT_LABEL, value="spot", effect="NoSchedule")
+REGULAR_POOL = "agentpool"
+SPOT_POOL = "spotpool"
+
+KUBEFLOW_NAMESPACE = "kubeflow"
+PROFILE_NAMESPACE = "admin"
+ARGO_CONFIGMAP = "argo-workflow-controller-configmap"
+# The argo-controller charm applies its ConfigMap through chisme with this hard-coded manager.
+ARGO_FIELD_MANAGER = "lightkube"
+SEED_FIELD_MANAGER = "kubeflow-spot-seed"
+
+PodDefault = create_namespaced_resource("kubeflow.org", "v1alpha1", "PodDefault", "poddefaults")
+
+
+class _Named(Protocol):
+    @property
+    def metadata(self) -> ObjectMeta | None: ...
+
+
+_CRD_TIMEOUT_SECONDS = 60.0
+_POLL_SECONDS = 0.2
+# Comfortably schedulable: the scheduler needs cpu, memory and pods in allocatable.
+_NODE_RESOURCES = {"cpu": "8", "memory": "32Gi", "pods": "110"}
+
+# Values shaped like those of the argo-controller charm's minio_configmap.yaml.j2 template.
+_ARGO_CONFIG = {
+    "artifactRepository": (
+        "s3:\n"
+        "  endpoint: minio.kubeflow:9000\n"
+        "  bucket: mlpipeline\n"
+        "  region: minio\n"
+        '  keyFormat: "artifacts/{{workflow.name}}/{{workflow.creationTimestamp.Y}}/'
+        '{{workflow.creationTimestamp.m}}/{{workflow.creationTimestamp.d}}/{{pod.name}}"\n'
+        "  insecure: true\n"
+        "  accessKeySecret:\n"
+        "    name: mlpipeline-minio-artifact\n"
+        "    key: accesskey\n"
+        "  secretKeySecret:\n"
+        "    name: mlpipeline-minio-artifact\n"
+        "    key: secretkey\n"
+    ),
+    "executor": "imagePullPolicy: IfNotPresent\n",
+    "metricsConfig": "secure: false\n",
+}
+_ARGO_CONFIGMAP_LABELS = {
+    "app.kubernetes.io/instance": f"argo-controller-{KUBEFLOW_NAMESPACE}",
+    "kubernetes-resource-handler-scope": "crds-cm-and-secrets",
+    "application-crd-id": "kubeflow-pipelines",
+}
+
+
+def seed_aks_kubeflow(client: Client) -> None:
+    """Create AKS-like nodes, the PodDefault and Workflow CRDs, and the CKF namespaces."""
+    for index in range(2):
+        _create_node(client, REGULAR_POOL, index)
+        _create_node(client, SPOT_POOL, index)
+    for path in (poddefault_crd_path(), argo_workflow_crd_path()):
+        _apply_crd(client, path)
+    _apply_namespace(client, KUBEFLOW_NAMESPACE, {})
+    _apply_namespace(
+        client,
+        PROFILE_NAMESPACE,
+        {
+            "app.kubernetes.io/part-of": "kubeflow-profile",
+            "user.kubeflow.org/enabled": "true",
+        },
+    )
+    client.apply(
+        ConfigMap(
+            metadata=ObjectMeta(
+                name=ARGO_CONFIGMAP, namespace=KUBEFLOW_NAMESPACE, labels=_ARGO_CONFIGMAP_LABELS
+            ),
+            data=_ARGO_CONFIG,
+        ),
+        field_manager=ARGO_FIELD_MANAGER,
+        force=True,
+    )
+
+
+def node_labels(pool: str, name: str) -> dict[str, str]:
+    """Labels AKS puts on a node of ``pool`` (spot pools are user-mode, regular ones system)."""
+    labels = {
+        AGENTPOOL_LABEL: pool,
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+    }
+    if pool == SPOT_POOL:
+        labels |= {
+            SPOT_LABEL: "spot",
+            "kubernetes.azure.com/priority": "spot",
+            "kubernetes.azure.com/mode": "user",
+        }
+    else:
+        labels |= {
+            "kubernetes.azure.com/priority": "regular",
+            "kubernetes.azure.com/mode": "system",
+        }
+    return labels
+
+
+def _create_node(client: Client, pool: str, index: int) -> None:
+    # Plain create, as kubelet registers nodes: status is accepted on create (server-side apply
+    # keeps it too on 1.36.3), later changes would have to go through nodes/status.
+    name = f"aks-{pool}-{index}"
+    client.create(
+        Node(
+            metadata=ObjectMeta(name=name, labels=node_labels(pool, name)),
+            spec=NodeSpec(taints=[SPOT_TAINT] if pool == SPOT_POOL else None),
+            status=NodeStatus(allocatable=_NODE_RESOURCES, capacity=_NODE_RESOURCES),
+        )
+    )
+
+
+def _apply_crd(client: Client, path: Path) -> None:
+    for crd in codecs.load_all_yaml(path.read_text()):
+        client.apply(crd, field_manager=SEED_FIELD_MANAGER, force=True)
+        _wait_established(client, name_of(crd))
+
+
+def _wait_established(client: Client, name: str) -> None:
+    """Wait until the CRD is Established and its resource can be listed.
+
+    Poll rather than watch: lightkube's wait() has no timeout. Established alone is not enough:
+    for a moment after it, LIST answers 429 "storage is (re)initializing".
+    """
+    deadline = time.monotonic() + _CRD_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        crd = client.get(CustomResourceDefinition, name)
+        if crd.status and any(
+            c.type == "Established" and c.status == "True" for c in crd.status.conditions or []
+        ):
+            try:
+                list(client.list(_resource_of(crd), namespace=ALL_NS, chunk_size=1))
+                return
+            except ApiError as error:
+                if error.status.code != 429:
+                    raise
+        time.sleep(_POLL_SECONDS)
+    raise TimeoutError(f"CRD {name} not servable after {_CRD_TIMEOUT_SECONDS:.0f} s")
+
+
+def _resource_of(crd: CustomResourceDefinition) -> type[Any]:
+    """Return a lightkube resource class for the storage version of a namespaced CRD."""
+    assert crd.spec is not None
+    version = next(v.name for v in crd.spec.versions if v.storage)
+    names = crd.spec.names
+    return create_namespaced_resource(crd.spec.group, version, names.kind, names.plural)
+
+
+def _apply_namespace(client: Client, name: str, labels: dict[str, str]) -> None:
+    # kube-controller-manager, which would create the `default` ServiceAccount, does not run.
+    client.apply(
+        Namespace(metadata=ObjectMeta(name=name, labels=labels)), field_manager=SEED_FIELD_MANAGER
+    )
+    client.apply(
+        ServiceAccount(metadata=ObjectMeta(name="default", namespace=name)),
+        field_manager=SEED_FIELD_MANAGER,
+    )
+
+
+def name_of(obj: _Named) -> str:
+    """Return the name of an object read from the server (which always has one)."""
+    metadata = obj.metadata
+    assert metadata is not None
+    assert metadata.name is not None
+    return metadata.name
+
+
+def _set_unschedulable(client: Client, pool: str, unschedulable: bool) -> None:
+    for node in client.list(Node, labels={AGENTPOOL_LABEL: pool}):
+        client.patch(Node, name_of(node), {"spec": {"unschedulable": unschedulable}})
+
+
+def cordon(client: Client, pool: str) -> None:
+    """Mark every node of ``pool`` unschedulable, like ``kubectl cordon``."""
+    _set_unschedulable(client, pool, True)
+
+
+def uncordon(client: Client, pool: str) -> None:
+    """Make every node of ``pool`` schedulable again."""
+    _set_unschedulable(client, pool, False)
+
+
+def wait_for_binding(client: Client, namespace: str, name: str, timeout: float) -> str | None:
+    """Return the node pod ``namespace/name`` gets bound to within ``timeout`` s, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        spec = client.get(Pod, name, namespace=namespace).spec
+        node_name = spec.nodeName if spec else None
+        if node_name or time.monotonic() >= deadline:
+            return node_name or None
+        time.sleep(_POLL_SECONDS)
+
+
+def delete_pods(client: Client, namespace: str) -> None:
+    """Delete every pod of ``namespace`` now: without a kubelet a graceful delete never ends."""
+    for pod in client.list(Pod, namespace=namespace):
+        client.delete(Pod, name_of(pod), namespace=namespace, grace_period=0)

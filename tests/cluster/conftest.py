@@ -1,0 +1,60 @@
+"""Fixtures for tests against a real local control plane (see localcluster/).
+
+Every test under tests/cluster gets the ``cluster`` marker. The tests are skipped only when
+KUBEFLOW_SPOT_SKIP_CLUSTER=1; missing binaries are an error, so a CI that forgot to run
+localcluster/build.sh cannot pass by silently skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+
+from localcluster.harness import ControlPlane
+from localcluster.seed import PROFILE_NAMESPACE, delete_pods, seed_aks_kubeflow
+
+CLUSTER_TESTS = Path(__file__).parent
+SKIP_VARIABLE = "KUBEFLOW_SPOT_SKIP_CLUSTER"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark (and, on request, skip) the tests of this directory only.
+
+    This hook sees every collected item of the session, not just this directory's.
+    """
+    skip = os.environ.get(SKIP_VARIABLE) == "1"
+    for item in items:
+        if not item.path.is_relative_to(CLUSTER_TESTS):
+            continue
+        item.add_marker(pytest.mark.cluster)
+        if skip:
+            item.add_marker(
+                pytest.mark.skip(reason=f"{SKIP_VARIABLE}=1: local control plane tests disabled")
+            )
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """One seeded control plane for the whole session, always torn down."""
+    with ControlPlane() as plane:
+        with plane.client() as client:
+            seed_aks_kubeflow(client)
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def client(control_plane: ControlPlane) -> Iterator[Client]:
+    """Admin lightkube client of the session's control plane."""
+    with control_plane.client(field_manager="kubeflow-spot-tests") as kube:
+        yield kube
+
+
+@pytest.fixture
+def profile_pods(client: Client) -> Iterator[str]:
+    """Yield the profile namespace; delete its pods after the test (no kubelet does it)."""
+    yield PROFILE_NAMESPACE
+    delete_pods(client, PROFILE_NAMESPACE)
