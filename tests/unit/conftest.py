@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from tests.charm_context import charm_context
 from tests.unit.fake_k8s import FakeCluster, configmap_owned_by
 
-CHARM_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "kubeflow"
 ARGO_CONFIGMAP = "argo-workflow-controller-configmap"
 ARGO_CONTROLLER_DATA = {
@@ -20,10 +17,6 @@ ARGO_CONTROLLER_DATA = {
     "metricsConfig": "secure: false\n",
 }
 PROFILES = ("admin", "data-science")
-
-
-def _load(name: str) -> dict:
-    return yaml.safe_load((CHARM_ROOT / name).read_text())
 
 
 @pytest.fixture
@@ -52,19 +45,9 @@ def cluster() -> FakeCluster:
 
 @pytest.fixture
 def ctx(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> testing.Context:
-    """Return a Context for the charm, its lightkube seam answered by the fake cluster.
-
-    The metadata comes from the three files charmcraft reads; Context's autoload would read
-    config and actions only from charmcraft.yaml.
-    """
+    """Return a Context for the charm, its lightkube seam answered by the fake cluster."""
     monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: cluster)
-    return testing.Context(
-        KubeflowSpotCharm,
-        meta=_load("charmcraft.yaml"),
-        config=_load("config.yaml"),
-        actions=_load("actions.yaml"),
-        app_name="kubeflow-spot",
-    )
+    return charm_context()
 
 
 def leader_state(**config: object) -> testing.State:
