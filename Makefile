@@ -1,0 +1,77 @@
+# kubeflow-spot developer commands. Everything installs itself from a fresh clone:
+# uv into .tools/uv, the locked Python environment into .venv, charmcraft into .tools/charmcraft,
+# and the local control plane's Go binaries into ~/.cache/kubeflow-spot (keyed by version).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+CHARMCRAFT_VERSION := 4.5.0
+UV := .tools/uv/bin/uv
+VENV := .venv
+CHARMCRAFT := .tools/charmcraft/bin/charmcraft
+# uv must use the machine's Python: interpreter downloads are not reachable here.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.synced ## Install the locked Python environment into .venv
+
+$(CHARMCRAFT):
+	$(PYTHON) -m venv .tools/charmcraft
+	.tools/charmcraft/bin/pip install --quiet --disable-pip-version-check charmcraft==$(CHARMCRAFT_VERSION)
+
+.PHONY: fmt
+fmt: venv ## Format the code
+	$(VENV)/bin/ruff format src tests localcluster demo
+	$(VENV)/bin/ruff check --fix src tests localcluster demo
+
+.PHONY: lint
+lint: venv ## Lint, type-check and spell-check
+	$(VENV)/bin/ruff check src tests localcluster demo
+	$(VENV)/bin/ruff format --check src tests localcluster demo
+	$(VENV)/bin/mypy
+	$(VENV)/bin/codespell src tests localcluster demo templates README.md config.yaml actions.yaml charmcraft.yaml
+
+.PHONY: metadata
+metadata: $(CHARMCRAFT) ## Check the charm metadata with charmcraft expand-extensions
+	XDG_RUNTIME_DIR=$${XDG_RUNTIME_DIR:-/tmp} $(CHARMCRAFT) expand-extensions >/dev/null
+	@echo "charmcraft expand-extensions: metadata accepted"
+
+.PHONY: unit
+unit: venv ## Unit tests (ops.testing, rendering, Argo schema)
+	$(PYTEST) tests/unit
+
+.PHONY: controlplane
+controlplane: ## Build etcd, kube-apiserver and kube-scheduler from Go modules (cached)
+	bash localcluster/build.sh
+
+.PHONY: cluster
+cluster: venv controlplane ## Tests against a real local control plane
+	$(PYTEST) -m cluster tests/cluster
+
+.PHONY: test
+test: lint metadata unit cluster ## Everything CI runs
+
+.PHONY: demo
+demo: venv controlplane ## Run the charm against a real local control plane and show the result
+	PYTHONPATH=src:. $(VENV)/bin/python -m demo $(DEMO_ARGS)
+
+.PHONY: clean
+clean: ## Remove the environments (the Go binary cache stays)
+	rm -rf .venv .tools

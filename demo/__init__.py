@@ -1,0 +1,1 @@
+"""`make demo`: the charm against a real local control plane (see __main__.py)."""
