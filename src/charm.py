@@ -19,7 +19,7 @@ import yaml
 from lightkube import Client
 
 from cluster import WORKFLOW_DEFAULTS_KEY, ApplyOutcome, SpotDefaultsApplier
-from render import RenderedDefaults, render
+from render import MANAGER, RenderedDefaults, render
 from spot_config import ConfigError, SpotConfig, parse_config
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def lightkube_client(self) -> Client:
         """Return a client for the cluster the charm runs in; tests replace this seam."""
-        return Client(namespace=self.model.name, field_manager=self.app.name)
+        return Client(namespace=self.model.name, field_manager=MANAGER)
 
     def _applier(self) -> SpotDefaultsApplier:
         return SpotDefaultsApplier(
