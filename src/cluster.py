@@ -1,10 +1,11 @@
 """Apply rendered spot defaults to a cluster with lightkube, and take them away again.
 
-`SpotDefaultsApplier` is the only code that writes to Kubernetes. It reads what it needs first
-(profile namespaces, the PodDefault CRD, the Argo ConfigMap and who owns its keys), then applies
-with server-side apply under the `kubeflow-spot` field manager and prunes what the current config
-no longer wants. Problems come back as an `ApplyOutcome`, never as an exception. This module does
-not import ops.
+`SpotDefaultsApplier` is the only code that writes to Kubernetes. For the PodDefaults and for
+the Argo defaults in turn, it first reads what decides the write (the PodDefault CRD, profile
+namespaces and the charm's labelled PodDefaults; the Argo ConfigMap and who owns its keys), then
+applies with server-side apply under the `kubeflow-spot` field manager, changing only what
+differs and pruning what the current config no longer wants. Problems come back as an
+`ApplyOutcome`, never as an exception. This module does not import ops.
 """
 
 from __future__ import annotations

@@ -275,3 +275,20 @@ def test_no_kubernetes_credentials_waits_instead_of_failing_the_hook(ctx, monkey
     assert out.unit_status == testing.WaitingStatus(
         "Kubernetes API unreachable: Configuration file ~/.kube/config not found"
     )
+
+
+def test_a_conflict_answered_by_server_side_apply_blocks(ctx, cluster):
+    cluster.fail[("apply", "ConfigMap")] = 409
+
+    out = ctx.run(ctx.on.config_changed(), leader_state())
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"conflict on ConfigMap {ARGO_CONFIGMAP}: HTTP 409"
+    )
+
+
+@pytest.mark.parametrize("event", ["install", "upgrade_charm", "leader_elected", "update_status"])
+def test_every_lifecycle_event_reconciles(ctx, cluster, event):
+    ctx.run(getattr(ctx.on, event)(), leader_state())
+
+    assert poddefault_names(cluster, "admin") == {"kubeflow-spot-training", "kubeflow-spot-hpo"}
