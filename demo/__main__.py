@@ -31,6 +31,7 @@ from localcluster.seed import (
     REGULAR_POOL,
     cordon,
     seed_aks_kubeflow,
+    unschedulable_message,
 )
 from spot_config import AKS
 from tests.charm_context import APP, charm_context
@@ -156,11 +157,7 @@ def show_placement(client: Client, names: list[str]) -> None:
 
 def _decided(pod: Pod) -> bool:
     """Tell whether the scheduler has bound the pod or found no node for it."""
-    conditions = (pod.status.conditions if pod.status else None) or []
-    unschedulable = any(
-        c.type == "PodScheduled" and c.reason == "Unschedulable" for c in conditions
-    )
-    return bool(_spec(pod).nodeName) or unschedulable
+    return bool(_spec(pod).nodeName) or unschedulable_message(pod) is not None
 
 
 def _meta(obj: Pod | Node) -> ObjectMeta:

@@ -215,6 +215,29 @@ def wait_for_binding(client: Client, namespace: str, name: str, timeout: float) 
         time.sleep(_POLL_SECONDS)
 
 
+def unschedulable_message(pod: Pod) -> str | None:
+    """Return the scheduler's reason for not placing the pod, or None if it has not given up."""
+    for condition in (pod.status.conditions if pod.status else None) or []:
+        if condition.type == "PodScheduled" and condition.reason == "Unschedulable":
+            return condition.message or ""
+    return None
+
+
+def wait_for_unschedulable(
+    client: Client, namespace: str, name: str, timeout: float
+) -> str | None:
+    """Return the scheduler's Unschedulable message for the pod within ``timeout`` s, else None.
+
+    Waiting for the scheduler to say so is a positive signal, unlike waiting to see no binding.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        message = unschedulable_message(client.get(Pod, name, namespace=namespace))
+        if message is not None or time.monotonic() >= deadline:
+            return message
+        time.sleep(_POLL_SECONDS)
+
+
 def delete_pods(client: Client, namespace: str) -> None:
     """Delete every pod of ``namespace`` now: without a kubelet a graceful delete never ends."""
     for pod in client.list(Pod, namespace=namespace):

@@ -6,7 +6,6 @@ every assertion reads what the API server stored or where the scheduler bound a 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +26,7 @@ from localcluster.seed import (
     cordon,
     uncordon,
     wait_for_binding,
+    wait_for_unschedulable,
 )
 from tests.charm_context import charm_context
 
@@ -197,7 +197,7 @@ def test_notebooks_and_servers_stay_pending_rather_than_use_spot(ctx, client, pr
     pod = build(f"{build.__name__.replace('_', '-')}-1", profile_pods)
     name = create(client, pod)
 
-    assert wait_for_unschedulable(client, profile_pods, name, BIND_TIMEOUT)
+    assert wait_for_unschedulable(client, profile_pods, name, BIND_TIMEOUT) is not None
     assert client.get(Pod, name, namespace=profile_pods).spec.nodeName is None
 
 
@@ -255,15 +255,3 @@ def test_a_foreign_owner_of_the_key_blocks_without_forcing(ctx, client):
             ConfigMap(metadata=ObjectMeta(name=ARGO_CONFIGMAP, namespace=KUBEFLOW_NAMESPACE)),
             field_manager="kubectl-edit",
         )
-
-
-def wait_for_unschedulable(client: Client, namespace: str, name: str, timeout: float) -> bool:
-    """Wait until the scheduler has tried the pod and marked it Unschedulable."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(Pod, name, namespace=namespace).status
-        for condition in (status.conditions or []) if status else []:
-            if condition.type == "PodScheduled" and condition.reason == "Unschedulable":
-                return True
-        time.sleep(0.2)
-    return False

@@ -8,7 +8,6 @@ ConfigMap keys are owned by the ``lightkube`` field manager.
 from __future__ import annotations
 
 import itertools
-import time
 
 from lightkube import Client, operators
 from lightkube.models.core_v1 import (
@@ -36,6 +35,7 @@ from localcluster.seed import (
     cordon,
     uncordon,
     wait_for_binding,
+    wait_for_unschedulable,
 )
 
 SPOT_TOLERATION = Toleration(key=SPOT_LABEL, operator="Equal", value="spot", effect="NoSchedule")
@@ -76,15 +76,10 @@ def make_pod(
 
 def wait_unschedulable(client: Client, namespace: str, name: str) -> str:
     """Wait until the scheduler declares the pod unschedulable; return its message."""
-    deadline = time.monotonic() + BIND_TIMEOUT
-    while time.monotonic() < deadline:
-        pod = client.get(Pod, name, namespace=namespace)
-        for condition in pod.status.conditions or []:
-            if condition.type == "PodScheduled" and condition.reason == "Unschedulable":
-                assert pod.spec.nodeName is None
-                return condition.message or ""
-        time.sleep(0.2)
-    raise AssertionError(f"{namespace}/{name} not marked Unschedulable in {BIND_TIMEOUT} s")
+    message = wait_for_unschedulable(client, namespace, name, BIND_TIMEOUT)
+    assert message is not None, f"{namespace}/{name} not marked Unschedulable in {BIND_TIMEOUT} s"
+    assert client.get(Pod, name, namespace=namespace).spec.nodeName is None
+    return message
 
 
 def test_seeded_nodes_look_like_aks(client: Client) -> None:
