@@ -280,7 +280,7 @@ _pod_labels = st.dictionaries(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(
     options=valid_options,
     labels=_pod_labels,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workloads import (
@@ -133,6 +133,7 @@ _any_labels = st.dictionaries(
 )
 
 
+@settings(deadline=None)
 @given(labels=_any_labels)
 def test_a_pod_a_poddefault_selects_is_classified_as_one_of_the_selecting_classes(labels):
     selecting = selected_classes(labels)
