@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -24,7 +23,7 @@ from ops import testing
 
 from charm import KubeflowSpotCharm
 from localcluster import kubeflow_pods
-from localcluster.harness import ControlPlane, ControlPlaneError
+from localcluster.harness import ControlPlane, ControlPlaneError, hold
 from localcluster.seed import (
     KUBEFLOW_NAMESPACE,
     PROFILE_NAMESPACE,
@@ -56,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                 seed_aks_kubeflow(client)
                 run(client)
             if args.keep:
-                print(f"\nkeeping the cluster: export KUBECONFIG={plane.kubeconfig_path}")
-                print("press Ctrl-C to stop", flush=True)
-                threading.Event().wait()
+                print("\nkeeping the cluster:")
+                hold(plane)
     except ControlPlaneError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

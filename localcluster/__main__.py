@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
-from localcluster.harness import ControlPlane, ControlPlaneError
+from localcluster.harness import ControlPlane, ControlPlaneError, hold
 from localcluster.seed import seed_aks_kubeflow
 
 
@@ -16,9 +15,7 @@ def _up() -> int:
             with control_plane.client() as client:
                 seed_aks_kubeflow(client)
             print(f"control plane ready in {control_plane.startup_seconds:.1f} s, seeded")
-            print(f"export KUBECONFIG={control_plane.kubeconfig_path}")
-            print("press Ctrl-C to stop", flush=True)
-            threading.Event().wait()  # until KeyboardInterrupt (Ctrl-C, SIGTERM or SIGHUP)
+            hold(control_plane)
     except ControlPlaneError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -395,3 +396,14 @@ def _terminate_on_signals() -> None:
                 signal.signal(signum, _raise_keyboard_interrupt)
             except ValueError:
                 return  # not the main thread: signal handlers cannot be installed here
+
+
+def hold(plane: ControlPlane) -> None:
+    """Print how to reach the running control plane, then block until Ctrl-C, SIGTERM or SIGHUP.
+
+    The signal handlers that `ControlPlane.start` installs turn those signals into
+    KeyboardInterrupt, so the caller's `with ControlPlane()` block still tears everything down.
+    """
+    print(f"export KUBECONFIG={plane.kubeconfig_path}")
+    print("press Ctrl-C to stop", flush=True)
+    threading.Event().wait()
