@@ -23,15 +23,14 @@ from ops import testing
 
 from charm import KubeflowSpotCharm
 from localcluster import kubeflow_pods
-from localcluster.harness import ControlPlane, ControlPlaneError, hold
 from localcluster.seed import (
     KUBEFLOW_NAMESPACE,
     PROFILE_NAMESPACE,
     REGULAR_POOL,
     cordon,
-    seed_aks_kubeflow,
     unschedulable_message,
 )
+from localcluster.session import run_seeded
 from spot_config import AKS
 from tests.charm_context import APP, charm_context
 from workloads import classify_pod
@@ -45,24 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--keep", action="store_true", help="keep the cluster up until Ctrl-C")
     args = parser.parse_args(argv)
-    try:
-        with ControlPlane() as plane:
-            print(
-                f"control plane up in {plane.startup_seconds:.1f} s (etcd, kube-apiserver,"
-                " kube-scheduler, built from Go modules)"
-            )
-            with plane.client(field_manager="kubeflow-spot-demo") as client:
-                seed_aks_kubeflow(client)
-                run(client)
-            if args.keep:
-                print("\nkeeping the cluster:")
-                hold(plane)
-    except ControlPlaneError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("stopped")
-    return 0
+    return run_seeded(run, keep=args.keep, field_manager="kubeflow-spot-demo")
 
 
 def run(client: Client) -> None:
