@@ -114,9 +114,12 @@ def test_poddefaults_keep_their_tolerations_after_the_round_trip(ctx, client, pr
 
 
 def test_workflow_defaults_key_is_ours_and_argo_controller_keys_stay_its_own(ctx, client):
+    before = {k: argo_configmap(client).data[k] for k in ARGO_CONTROLLER_KEYS}
+
     reconcile(ctx)
 
     configmap = argo_configmap(client)
+    assert {k: configmap.data[k] for k in ARGO_CONTROLLER_KEYS} == before
     assert "retryStrategy" in workflow_defaults(client)["spec"]
     assert owners(configmap)["workflowDefaults"] == {"kubeflow-spot"}
     for key in ARGO_CONTROLLER_KEYS:
