@@ -8,6 +8,7 @@ localcluster/build.sh cannot pass by silently skipping.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,13 +38,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+_STARTUP = pytest.StashKey[str]()
+
+
 @pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
+def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
     """One seeded control plane for the whole session, always torn down."""
     with ControlPlane() as plane:
+        began = time.monotonic()
         with plane.client() as client:
             seed_aks_kubeflow(client)
+        request.config.stash[_STARTUP] = (
+            f"local control plane ready in {plane.startup_seconds:.1f} s,"
+            f" seeded in {time.monotonic() - began:.1f} s"
+        )
         yield plane
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Report how long the control plane took to start, when a test started it."""
+    if _STARTUP in config.stash:
+        terminalreporter.write_line(config.stash[_STARTUP])
 
 
 @pytest.fixture(scope="session")
