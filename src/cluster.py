@@ -31,6 +31,8 @@ PODDEFAULT_CRD = "poddefaults.kubeflow.org"
 PROFILE_NAMESPACE_LABELS = {"app.kubernetes.io/part-of": "kubeflow-profile"}
 """Labels the Kubeflow profiles controller puts on every profile namespace."""
 WORKFLOW_DEFAULTS_KEY = "workflowDefaults"
+SINGLE_CONFIG_KEY = "config"
+"""Argo's other ConfigMap layout: all settings in this one key, which must then be the only key."""
 TRUST_HINT = "run: juju trust {app} --scope=cluster"
 
 
@@ -147,6 +149,14 @@ class SpotDefaultsApplier:
         current = self._get_configmap(configmap)
         if current is None:
             outcome.waiting.append(f"waiting for argo-controller (ConfigMap {configmap} missing)")
+            return
+        if SINGLE_CONFIG_KEY in (current.data or {}):
+            # Argo then requires `config` to be the only key: adding ours would make the
+            # workflow controller fail to parse its config and crash-loop.
+            outcome.blocked.append(
+                f"ConfigMap {configmap} keeps Argo's config in one `{SINGLE_CONFIG_KEY}` key;"
+                f" add workflowDefaults there by hand, or move to top-level keys"
+            )
             return
         others = [m for m in _key_owners(current) if m != MANAGER]
         if others:

@@ -292,3 +292,14 @@ def test_every_lifecycle_event_reconciles(ctx, cluster, event):
     ctx.run(getattr(ctx.on, event)(), leader_state())
 
     assert poddefault_names(cluster, "admin") == {"kubeflow-spot-training", "kubeflow-spot-hpo"}
+
+
+def test_single_config_key_layout_blocks_rather_than_crash_argo(ctx, cluster):
+    data = {"config": "executor:\n  imagePullPolicy: IfNotPresent\n"}
+    cluster.add("ConfigMap", configmap_owned_by(ARGO_CONFIGMAP, MODEL, data, "helm"))
+
+    out = ctx.run(ctx.on.config_changed(), leader_state())
+
+    assert out.unit_status.name == "blocked"
+    assert "one `config` key" in out.unit_status.message
+    assert argo_data(cluster) == data
