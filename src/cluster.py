@@ -154,7 +154,7 @@ class SpotDefaultsApplier:
             # Argo then requires `config` to be the only key: adding ours would make the
             # workflow controller fail to parse its config and crash-loop.
             outcome.blocked.append(
-                f"ConfigMap {configmap} keeps Argo's config in one `{SINGLE_CONFIG_KEY}` key;"
+                f"ConfigMap {configmap} keeps Argo's config in the single key '{SINGLE_CONFIG_KEY}';"
                 f" add workflowDefaults there by hand, or move to top-level keys"
             )
             return

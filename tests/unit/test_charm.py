@@ -301,5 +301,5 @@ def test_single_config_key_layout_blocks_rather_than_crash_argo(ctx, cluster):
     out = ctx.run(ctx.on.config_changed(), leader_state())
 
     assert out.unit_status.name == "blocked"
-    assert "one `config` key" in out.unit_status.message
+    assert "in the single key 'config'" in out.unit_status.message
     assert argo_data(cluster) == data
