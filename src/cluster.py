@@ -154,8 +154,9 @@ class SpotDefaultsApplier:
             # Argo then requires `config` to be the only key: adding ours would make the
             # workflow controller fail to parse its config and crash-loop.
             outcome.blocked.append(
-                f"ConfigMap {configmap} keeps Argo's config in the single key '{SINGLE_CONFIG_KEY}';"
-                f" add workflowDefaults there by hand, or move to top-level keys"
+                f"ConfigMap {configmap} keeps Argo's config in the single key"
+                f" '{SINGLE_CONFIG_KEY}'; add workflowDefaults there by hand, or move to"
+                " top-level keys"
             )
             return
         others = [m for m in _key_owners(current) if m != MANAGER]
