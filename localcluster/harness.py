@@ -16,6 +16,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import hashlib
 import os
 import shutil
 import signal
@@ -51,10 +52,32 @@ class ControlPlaneError(RuntimeError):
     """The control plane could not be started (binaries missing, a component failed)."""
 
 
+_ARGO_CONFIG_DIR = Path(__file__).parent / "go" / "argo-config"
+
+
 def binaries_dir() -> Path:
     """Directory where build.sh puts the binaries for the pinned versions."""
     cache = Path(os.environ.get("KUBEFLOW_SPOT_CACHE", Path.home() / ".cache" / "kubeflow-spot"))
     return cache / "bin" / f"k8s-{pins()['K8S_VERSION']}_etcd-{pins()['ETCD_VERSION']}"
+
+
+def argo_config_check(argo_minor: str) -> Path:
+    """Return Argo's own ConfigMap loader built from the pinned release of an Argo 3.x minor.
+
+    The name carries a digest of the checker's source and modfiles, as build.sh names it.
+    """
+    release = pins()[f"ARGO_WORKFLOWS_V{argo_minor.replace('.', '_')}"]
+    source = _ARGO_CONFIG_DIR
+    parts = (
+        source / "main.go",
+        source / f"argo-v{argo_minor}.mod",
+        source / f"argo-v{argo_minor}.sum",
+    )
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:12]
+    path = binaries_dir() / f"argo-config-check-{release}-{digest}"
+    if not path.is_file():
+        raise ControlPlaneError(f"missing {path}; run `bash localcluster/build.sh`")
+    return path
 
 
 def _require_binaries() -> Path:

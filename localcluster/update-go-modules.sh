@@ -83,6 +83,26 @@ update_etcd() {
     (cd "${dir}" && go get -tool "go.etcd.io/etcd/server/v3@${ETCD_VERSION}")
 }
 
+# One modfile per Argo 3.x release for argo-config-check: each gets that release's own dependency
+# graph (and its replace lines, ignored in a dependency), not a graph shared with the others.
+update_argo_config() {
+    local dir="${here}/go/argo-config" minor version modfile upstream
+    for minor in 3.4 3.5 3.6 3.7; do
+        version="ARGO_WORKFLOWS_V${minor/./_}"
+        version="${!version}"
+        modfile="argo-v${minor}.mod"
+        upstream="$(downloaded_gomod "github.com/argoproj/argo-workflows/v3@${version}")"
+        printf 'module kubeflow-spot/localcluster/go/argo-config\n\ngo 1.26.0\n' >"${dir}/${modfile}"
+        : >"${dir}/${modfile%.mod}.sum"
+        while read -r old new new_version; do
+            (cd "${dir}" && go mod edit -modfile="${modfile}" -replace="${old}=${new}@${new_version}")
+        done < <(awk '$1 == "replace" && $3 == "=>" {print $2, $4, $5}' "${upstream}")
+        (cd "${dir}" && go get -modfile="${modfile}" "github.com/argoproj/argo-workflows/v3@${version}" &&
+            go mod tidy -modfile="${modfile}")
+    done
+}
+
 update_kubernetes
 update_etcd
-echo "updated ${here}/go for kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION}"
+update_argo_config
+echo "updated ${here}/go for kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION}, argo-config"
