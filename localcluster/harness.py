@@ -88,7 +88,7 @@ def _require_binaries() -> Path:
     if missing:
         raise ControlPlaneError(
             f"missing {', '.join(missing)} in {directory}; run `bash localcluster/build.sh` "
-            "(about 8 minutes cold on 2 cores; needs Go and the Go module proxy)"
+            "(about 14 minutes cold on 2 cores; needs Go and the Go module proxy)"
         )
     return directory
 

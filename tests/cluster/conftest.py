@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from lightkube import Client
+from ops import testing
 
+from charm import KubeflowSpotCharm
 from localcluster.harness import ControlPlane
 from localcluster.seed import PROFILE_NAMESPACE, delete_pods, seed_aks_kubeflow
+from tests.charm_context import charm_context
 
 CLUSTER_TESTS = Path(__file__).parent
 SKIP_VARIABLE = "KUBEFLOW_SPOT_SKIP_CLUSTER"
@@ -75,3 +78,10 @@ def profile_pods(client: Client) -> Iterator[str]:
     """Yield the profile namespace; delete its pods after the test (no kubelet does it)."""
     yield PROFILE_NAMESPACE
     delete_pods(client, PROFILE_NAMESPACE)
+
+
+@pytest.fixture
+def ctx(client: Client, monkeypatch: pytest.MonkeyPatch) -> testing.Context:
+    """Return a Context for the charm whose lightkube seam is the real control plane."""
+    monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: client)
+    return charm_context()
