@@ -18,7 +18,12 @@ from ops import testing
 
 from charm import KubeflowSpotCharm
 from localcluster.harness import ControlPlane
-from localcluster.seed import PROFILE_NAMESPACE, delete_pods, seed_aks_kubeflow
+from localcluster.seed import (
+    KUBEFLOW_NAMESPACE,
+    PROFILE_NAMESPACE,
+    delete_pods,
+    seed_aks_kubeflow,
+)
 from tests.charm_context import charm_context
 
 CLUSTER_TESTS = Path(__file__).parent
@@ -81,7 +86,16 @@ def profile_pods(client: Client) -> Iterator[str]:
 
 
 @pytest.fixture
-def ctx(client: Client, monkeypatch: pytest.MonkeyPatch) -> testing.Context:
-    """Return a Context for the charm whose lightkube seam is the real control plane."""
+def ctx(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[testing.Context]:
+    """Yield a Context for the charm whose lightkube seam is the real control plane.
+
+    Afterwards the charm's own removal takes away what it applied, so every test starts from
+    the seeded cluster.
+    """
     monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: client)
-    return charm_context()
+    context = charm_context()
+    yield context
+    last_unit = testing.State(
+        leader=True, planned_units=0, model=testing.Model(name=KUBEFLOW_NAMESPACE)
+    )
+    context.run(context.on.remove(), last_unit)

@@ -6,10 +6,13 @@ The charm runs under ops.testing with the control plane's client behind its ligh
 
 from __future__ import annotations
 
+import pytest
+from lightkube.models.core_v1 import Toleration
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 from ops import testing
 
+from localcluster import kubeflow_pods
 from localcluster.kubeflow_pods import PodDefault
 from localcluster.seed import ARGO_CONFIGMAP, ARGO_FIELD_MANAGER, KUBEFLOW_NAMESPACE
 from tests.cluster.charm_on_cluster import (
@@ -103,7 +106,6 @@ def test_removal_deletes_what_the_charm_labelled_and_only_our_key(ctx, client, p
     assert poddefaults(client, profile_pods) == {}
     assert set(configmap.data) == ARGO_CONTROLLER_KEYS
     assert set(owners(configmap)) == ARGO_CONTROLLER_KEYS
-    reconcile(ctx)  # Leave the cluster configured for the next test.
 
 
 def test_a_foreign_owner_of_the_key_blocks_without_forcing(ctx, client):
@@ -124,3 +126,26 @@ def test_a_foreign_owner_of_the_key_blocks_without_forcing(ctx, client):
             ConfigMap(metadata=ObjectMeta(name=ARGO_CONFIGMAP, namespace=KUBEFLOW_NAMESPACE)),
             field_manager="kubectl-edit",
         )
+
+
+def test_a_step_also_selected_by_a_poddefault_is_admitted_without_conflict(ctx, client):
+    # A user may label pipeline steps kubeflow-spot/eligible too: the Argo default and the
+    # batch PodDefault then both give the spot toleration, and they must be identical.
+    reconcile(ctx, **{"spot-workloads": "pipelines,batch"})
+    step = kubeflow_pods.pipeline_step("etl-r7d2x-1", "admin", workflow_defaults(client))
+    step.metadata.labels["kubeflow-spot/eligible"] = "true"
+
+    admitted = kubeflow_pods.admit(client, step)
+
+    assert [t.key for t in admitted.spec.tolerations] == ["kubernetes.azure.com/scalesetpriority"]
+
+
+def test_a_different_toleration_for_the_spot_key_is_rejected_like_the_webhook_does(ctx, client):
+    reconcile(ctx)
+    trial = kubeflow_pods.katib_trial("tune-lr-trial-exists", "admin")
+    trial.spec.tolerations = [
+        Toleration(key="kubernetes.azure.com/scalesetpriority", operator="Exists")
+    ]
+
+    with pytest.raises(kubeflow_pods.PodDefaultConflictError):
+        kubeflow_pods.admit(client, trial)
