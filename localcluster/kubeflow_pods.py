@@ -13,14 +13,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from lightkube import Client
-from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import Affinity, Container, PodSpec, ResourceRequirements, Toleration
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
+from cluster import PodDefault
 from workloads import LabelSelector
-
-PodDefault = create_namespaced_resource("kubeflow.org", "v1alpha1", "PodDefault", "poddefaults")
 
 KFP_V2_STEP_LABELS = {
     "workflows.argoproj.io/completed": "false",

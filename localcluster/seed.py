@@ -32,8 +32,6 @@ ARGO_CONFIGMAP = "argo-workflow-controller-configmap"
 ARGO_FIELD_MANAGER = "lightkube"
 SEED_FIELD_MANAGER = "kubeflow-spot-seed"
 
-PodDefault = create_namespaced_resource("kubeflow.org", "v1alpha1", "PodDefault", "poddefaults")
-
 
 class _Named(Protocol):
     @property

@@ -23,6 +23,7 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod
 
+from cluster import PodDefault
 from localcluster.seed import (
     AGENTPOOL_LABEL,
     ARGO_CONFIGMAP,
@@ -31,7 +32,6 @@ from localcluster.seed import (
     REGULAR_POOL,
     SPOT_LABEL,
     SPOT_POOL,
-    PodDefault,
     cordon,
     uncordon,
     wait_for_binding,
