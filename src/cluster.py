@@ -11,7 +11,7 @@ differs and pruning what the current config no longer wants. Problems come back 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -138,15 +138,19 @@ class SpotDefaultsApplier:
     def _apply_workflow_defaults(
         self, document: str | None, configmap: str, outcome: ApplyOutcome
     ) -> None:
+        # One LIST serves both steps: the ConfigMaps holding our key, and the one we write to.
+        configmaps = {
+            _namespaced_name(cm)[1]: cm
+            for cm in self._client.list(ConfigMap, namespace=self._namespace)
+        }
         # Withdraw the key from any ConfigMap we wrote before under another name (the
         # argo-configmap option changed) or from all of them when no defaults are wanted.
-        for owned in self._configmaps_with_our_key():
-            _, name = _namespaced_name(owned)
-            if name != configmap or document is None:
+        for name, owned in configmaps.items():
+            if MANAGER in _key_owners(owned) and (name != configmap or document is None):
                 self._withdraw_key(name)
         if document is None:
             return
-        current = self._get_configmap(configmap)
+        current = configmaps.get(configmap)
         if current is None:
             outcome.waiting.append(f"waiting for argo-controller (ConfigMap {configmap} missing)")
             return
@@ -179,19 +183,6 @@ class SpotDefaultsApplier:
             if error.status.code != 409:
                 raise
             outcome.blocked.append(f"conflict on ConfigMap {configmap}: {error.status.message}")
-
-    def _get_configmap(self, name: str) -> ConfigMap | None:
-        try:
-            return self._client.get(ConfigMap, name, namespace=self._namespace)
-        except ApiError as error:
-            if error.status.code == 404:
-                return None
-            raise
-
-    def _configmaps_with_our_key(self) -> Iterator[ConfigMap]:
-        for configmap in self._client.list(ConfigMap, namespace=self._namespace):
-            if MANAGER in _key_owners(configmap):
-                yield configmap
 
     def _withdraw_key(self, name: str) -> None:
         # Applying the ConfigMap with none of our fields makes the API server drop the fields

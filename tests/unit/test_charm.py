@@ -126,7 +126,7 @@ def test_forbidden_api_blocks_with_juju_trust_hint(ctx, cluster):
 
 
 def test_unexpected_api_error_waits_instead_of_failing_the_hook(ctx, cluster):
-    cluster.fail[("get", "ConfigMap")] = 500
+    cluster.fail[("list", "ConfigMap")] = 500
 
     out = ctx.run(ctx.on.update_status(), leader_state())
 
