@@ -13,14 +13,18 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import ops
 import yaml
 from lightkube import Client
 
 from cluster import WORKFLOW_DEFAULTS_KEY, ApplyOutcome, SpotDefaultsApplier
+from placement import PlacementTally, ReportRequest, ReportTooLargeError, split_report
+from placement_reader import PlacementReadError, read_placement
 from render import MANAGER, RenderedDefaults, render
 from spot_config import ConfigError, SpotConfig, parse_config
+from workloads import CONTROL_PLANE_NAMESPACES
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.show_defaults_action, self._on_show_defaults_action)
+        framework.observe(self.on.report_placement_action, self._on_report_placement_action)
 
     def lightkube_client(self) -> Client:
         """Return a client for the cluster the charm runs in; tests replace this seam."""
@@ -118,6 +123,27 @@ class KubeflowSpotCharm(ops.CharmBase):
                 "defaults": _dump(document, params.format),
             }
         )
+
+    def _on_report_placement_action(self, event: ops.ActionEvent) -> None:
+        request = event.load_params(ReportRequest, errors="fail")
+        try:
+            config = parse_config(self.config)
+        except ConfigError as error:
+            event.fail(f"invalid config: {error}")
+            return
+        tally = PlacementTally(
+            config,
+            request,
+            now=datetime.now(UTC),
+            control_plane_namespaces=CONTROL_PLANE_NAMESPACES | {self.model.name},
+            keep_rows=request.format != "table",
+        )
+        try:
+            read_placement(self.lightkube_client, tally, app=self.app.name)
+            report = tally.finish()
+            event.set_results({**report.results(), **split_report(report.report())})
+        except (PlacementReadError, ReportTooLargeError) as error:
+            event.fail(str(error))
 
 
 def _active_message(config: SpotConfig, outcome: ApplyOutcome) -> str:

@@ -13,7 +13,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from workloads import NEVER_ELIGIBLE, SPOT_ELIGIBLE, WorkloadClass, parse_workload_list
+from workloads import (
+    DNS_SUBDOMAIN_RE,
+    LABEL_VALUE_RE,
+    NEVER_ELIGIBLE,
+    QUALIFIED_NAME_RE,
+    SPOT_ELIGIBLE,
+    WorkloadClass,
+    parse_workload_list,
+)
 
 
 class Placement(enum.StrEnum):
@@ -193,12 +201,6 @@ class ConfigError(ValueError):
 
 
 # Kubernetes name grammar (apimachinery validation): qualified names, label values, DNS names.
-_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
-_DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
-_QUALIFIED_NAME_RE = re.compile(rf"^({_DNS_SUBDOMAIN}/)?{_NAME}$")
-_LABEL_VALUE_RE = re.compile(rf"^({_NAME})?$")
-_DNS_SUBDOMAIN_RE = re.compile(rf"^{_DNS_SUBDOMAIN}$")
 # Go's time.ParseDuration restricted to hours, minutes and seconds.
 _DURATION_RE = re.compile(r"^(\d+(\.\d+)?(h|m|s))+$")
 _DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -317,7 +319,7 @@ class _Parser:
         if not raw:
             return None
         key, sep, value = raw.partition("=")
-        if not sep or not _QUALIFIED_NAME_RE.match(key) or not _LABEL_VALUE_RE.match(value):
+        if not sep or not QUALIFIED_NAME_RE.match(key) or not LABEL_VALUE_RE.match(value):
             self._invalid(
                 "spot-node-label", "key=value with a valid Kubernetes label key and value"
             )
@@ -336,8 +338,8 @@ class _Parser:
         if (
             not sep
             or effect not in TAINT_EFFECTS
-            or not _QUALIFIED_NAME_RE.match(key)
-            or not _LABEL_VALUE_RE.match(value)
+            or not QUALIFIED_NAME_RE.match(key)
+            or not LABEL_VALUE_RE.match(value)
         ):
             self._invalid(
                 "spot-node-taint",
@@ -388,6 +390,6 @@ class _Parser:
 
     def configmap_name(self) -> str:
         raw = self._str("argo-configmap")
-        if len(raw) > 253 or not _DNS_SUBDOMAIN_RE.match(raw):
+        if len(raw) > 253 or not DNS_SUBDOMAIN_RE.match(raw):
             self._invalid("argo-configmap", "a ConfigMap name (lowercase DNS subdomain)")
         return raw

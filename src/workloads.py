@@ -8,6 +8,7 @@ neither ops nor lightkube.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -62,6 +63,21 @@ ARGO_COMPONENT_LABEL = "workflows.argoproj.io/component"
 TRAINING_JOB_LABEL = "training.kubeflow.org/job-name"
 KATIB_TRIAL_LABEL = "katib.kubeflow.org/trial"
 
+CONTROL_PLANE_NAMESPACES: frozenset[str] = frozenset(
+    {"kubeflow", "istio-system", "knative-serving", "knative-eventing", "cert-manager", "auth"}
+)
+"""Namespaces Charmed Kubeflow's own components run in, besides the model's and `kube-*`."""
+
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
+QUALIFIED_NAME_RE = re.compile(rf"^({_DNS_SUBDOMAIN}/)?{_NAME}$")
+"""A label key: an optional DNS-subdomain prefix and a name of at most 63 characters."""
+LABEL_VALUE_RE = re.compile(rf"^({_NAME})?$")
+DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")
+"""A DNS-1123 label, such as a namespace name (at most 63 characters)."""
+DNS_SUBDOMAIN_RE = re.compile(rf"^{_DNS_SUBDOMAIN}$")
+
 
 @dataclass(frozen=True)
 class SelectorRequirement:
@@ -115,6 +131,69 @@ class LabelSelector:
         if self.match_expressions:
             selector["matchExpressions"] = [req.to_dict() for req in self.match_expressions]
         return selector
+
+
+SELECTOR_SYNTAX = "comma-separated key, !key, key=value, key!=value, key in (a,b), key notin (a,b)"
+
+
+def parse_label_selector(text: str) -> LabelSelector:
+    """Parse a selector in kubectl's `-l` syntax, checking keys and values as the API server does.
+
+    Raises:
+        ValueError: the selector does not parse; the message names the offending part.
+
+    """
+    requirements = [_parse_requirement(part) for part in _split_requirements(text)]
+    return LabelSelector(match_expressions=tuple(requirements))
+
+
+_SET_RE = re.compile(r"^(?P<key>[^\s!=(),]+)\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)$")
+_EQUALITY_RE = re.compile(r"^(?P<key>[^\s!=(),]+)\s*(?P<op>==|=|!=)\s*(?P<value>[^\s!=(),]*)$")
+_EXISTS_RE = re.compile(r"^(?P<negated>!?)\s*(?P<key>[^\s!=(),]+)$")
+
+
+def _split_requirements(text: str) -> list[str]:
+    parts: list[str] = []
+    depth, start = 0, 0
+    for index, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    stripped = [part.strip() for part in parts]
+    if stripped == [""]:
+        return []
+    if "" in stripped:
+        raise ValueError("empty requirement between commas")
+    return stripped
+
+
+def _parse_requirement(part: str) -> SelectorRequirement:
+    if match := _SET_RE.match(part):
+        values = tuple(value.strip() for value in match["values"].split(","))
+        if values == ("",):
+            raise ValueError(f"{part!r}: {match['op']} needs at least one value")
+        requirement = SelectorRequirement(
+            match["key"], "In" if match["op"] == "in" else "NotIn", values
+        )
+    elif match := _EQUALITY_RE.match(part):
+        operator = "NotIn" if match["op"] == "!=" else "In"
+        requirement = SelectorRequirement(match["key"], operator, (match["value"],))
+    elif match := _EXISTS_RE.match(part):
+        operator = "DoesNotExist" if match["negated"] else "Exists"
+        requirement = SelectorRequirement(match["key"], operator)
+    else:
+        raise ValueError(f"{part!r} is not a requirement")
+    if not QUALIFIED_NAME_RE.match(requirement.key):
+        raise ValueError(f"{part!r}: {requirement.key!r} is not a valid label key")
+    for value in requirement.values:
+        if not LABEL_VALUE_RE.match(value):
+            raise ValueError(f"{part!r}: {value!r} is not a valid label value")
+    return requirement
 
 
 def _requirement_holds(req: SelectorRequirement, labels: Mapping[str, str]) -> bool:

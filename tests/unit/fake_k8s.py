@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightkube import ALL_NS, ApiError
+from lightkube.core.selector import build_selector
 from lightkube.models.meta_v1 import Status
+
+from workloads import parse_label_selector
 
 
 def api_error(code: int, message: str = "") -> ApiError:
@@ -56,15 +59,30 @@ class FakeCluster:
         return res.from_dict(copy.deepcopy(found))
 
     def list(
-        self, res: Any, *, namespace: str | None = None, labels: dict[str, str] | None = None
+        self,
+        res: Any,
+        *,
+        namespace: str | None = None,
+        labels: Any = None,
+        chunk_size: int | None = None,
     ) -> Iterator[Any]:
+        """List like lightkube: one request, or one per page of `chunk_size` objects."""
         kind = res.__name__
         self._check("list", kind)
-        for (k, ns, _), obj in list(self.objects.items()):
-            obj_labels = obj["metadata"].get("labels") or {}
-            in_namespace = namespace in (None, ALL_NS) or ns == namespace
-            if k == kind and in_namespace and _matches(obj_labels, labels or {}):
-                yield res.from_dict(copy.deepcopy(obj))
+        # The server evaluates label selectors; here the selector lightkube would send is parsed
+        # back and matched. tests/cluster checks selectors against the real API server.
+        selector = parse_label_selector(build_selector(labels) if labels else "")
+        found = [
+            obj
+            for (k, ns, _), obj in list(self.objects.items())
+            if k == kind
+            and (namespace in (None, ALL_NS) or ns == namespace)
+            and selector.matches(obj["metadata"].get("labels") or {})
+        ]
+        for index, obj in enumerate(found):
+            if chunk_size and index and index % chunk_size == 0:
+                self._check("list", kind)  # The next page is another request.
+            yield res.from_dict(copy.deepcopy(obj))
 
     def delete(self, res: Any, name: str, *, namespace: str | None = None) -> None:
         kind = res.__name__
@@ -110,10 +128,6 @@ class FakeCluster:
             current["data"][name] = value
             owners[name] = {manager} if force else owners.get(name, set()) | {manager}
         _set_data_owners(current, owners)
-
-
-def _matches(labels: dict[str, str], selector: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
 
 
 def _data_owners(configmap: dict[str, Any]) -> dict[str, set[str]]:
