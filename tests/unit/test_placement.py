@@ -50,12 +50,12 @@ def _fixture() -> dict[str, Any]:
 
 
 def aks_nodes() -> list[NodeFacts]:
-    """The fixture's nodes, read the way the charm reads them from the API."""
+    """Return the fixture's nodes, read the way the charm reads them from the API."""
     return [node_facts(Node.from_dict(node)) for node in _fixture()["nodes"]]
 
 
 def aks_pods() -> dict[str, PodFacts]:
-    """The fixture's pods by name, read the way the charm reads them from the API."""
+    """Return the fixture's pods by name, read the way the charm reads them from the API."""
     pods = (pod_facts(Pod.from_dict(pod)) for pod in _fixture()["pods"])
     return {pod.name: pod for pod in pods}
 
@@ -82,7 +82,7 @@ def report(
 
 
 def rows(result: PlacementReport) -> dict[str, dict[str, Any]]:
-    """The json document's pod rows, by pod name, with their namespace and node."""
+    """Return the json document's pod rows, by pod name, with their namespace and node."""
     document = json.loads(json.dumps(result.document()))
     columns = document["pod-columns"]
     return {
@@ -394,7 +394,7 @@ def test_the_table_caps_pods_needing_action_with_a_count_of_the_rest():
 
 
 def kfp_step(index: int) -> PodFacts:
-    """A pipeline step with names as long as real KFP v2 runs give them."""
+    """Return a pipeline step with names as long as real KFP v2 runs give them."""
     return PodFacts(
         namespace="team-recommendations",
         name=f"recommender-training-pipeline-{index:05d}-system-container-impl-{index:010d}",
