@@ -38,15 +38,15 @@ $(CHARMCRAFT):
 
 .PHONY: fmt
 fmt: venv ## Format the code
-	$(VENV)/bin/ruff format src tests localcluster demo
-	$(VENV)/bin/ruff check --fix src tests localcluster demo
+	$(VENV)/bin/ruff format src tests localcluster demo benchmarks
+	$(VENV)/bin/ruff check --fix src tests localcluster demo benchmarks
 
 .PHONY: lint
 lint: venv ## Lint, type-check and spell-check
-	$(VENV)/bin/ruff check src tests localcluster demo
-	$(VENV)/bin/ruff format --check src tests localcluster demo
+	$(VENV)/bin/ruff check src tests localcluster demo benchmarks
+	$(VENV)/bin/ruff format --check src tests localcluster demo benchmarks
 	$(VENV)/bin/mypy
-	$(VENV)/bin/codespell src tests localcluster demo templates README.md config.yaml actions.yaml charmcraft.yaml
+	$(VENV)/bin/codespell src tests localcluster demo benchmarks templates README.md config.yaml actions.yaml charmcraft.yaml
 
 .PHONY: metadata
 metadata: $(CHARMCRAFT) ## Check the charm metadata with charmcraft expand-extensions
@@ -71,6 +71,10 @@ test: lint metadata unit cluster ## Everything CI runs
 .PHONY: demo
 demo: venv controlplane ## Run the charm against a real local control plane and show the result
 	PYTHONPATH=src:. $(VENV)/bin/python -m demo $(DEMO_ARGS)
+
+.PHONY: bench
+bench: venv ## Benchmark report-placement on 10,000 pods and 500 nodes (prints measured figures)
+	PYTHONPATH=src:. $(VENV)/bin/python -m benchmarks.report_placement
 
 .PHONY: clean
 clean: ## Remove the environments (the Go binary cache stays)

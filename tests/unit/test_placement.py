@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from lightkube.resources.core_v1 import Node, Pod
 
 from placement import (
     RESULT_CHUNK_CHARS,
@@ -32,32 +29,14 @@ from placement import (
     retry_attempt,
     split_report,
 )
-from placement_reader import node_facts, pod_facts
 from spot_config import AKS, EKS, SpotConfig, Taint
+from tests.unit.aks_cluster import aks_nodes, aks_pods
 from tests.unit.test_spot_config import parse
 from workloads import CONTROL_PLANE_NAMESPACES, SelectorRequirement
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
-FIXTURE = Path(__file__).parent / "fixtures" / "aks_cluster.yaml"
 SPOT_TAINT = AKS.taint
 assert SPOT_TAINT is not None
-
-
-@cache
-def _fixture() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(FIXTURE.read_text())
-    return loaded
-
-
-def aks_nodes() -> list[NodeFacts]:
-    """Return the fixture's nodes, read the way the charm reads them from the API."""
-    return [node_facts(Node.from_dict(node)) for node in _fixture()["nodes"]]
-
-
-def aks_pods() -> dict[str, PodFacts]:
-    """Return the fixture's pods by name, read the way the charm reads them from the API."""
-    pods = (pod_facts(Pod.from_dict(pod)) for pod in _fixture()["pods"])
-    return {pod.name: pod for pod in pods}
 
 
 def report(

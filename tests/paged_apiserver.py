@@ -1,0 +1,106 @@
+"""A small kube-apiserver stand-in that serves paginated LISTs of many nodes and pods.
+
+It answers the two LIST requests `report-placement` makes, page by page as kube-apiserver does
+(`limit` and `continue`), builds the objects on the fly, and logs every request, so tests and
+the benchmark can count requests at the HTTP seam with a real lightkube client.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from lightkube import Client, KubeConfig
+
+PODS, NODES = 10_000, 500
+SPOT = {
+    "kubernetes.azure.com/scalesetpriority": "spot",
+    "kubernetes.azure.com/agentpool": "spotpool",
+}
+
+
+def node(index: int) -> dict[str, Any]:
+    spot = index % 2 == 0
+    labels = SPOT if spot else {"kubernetes.azure.com/agentpool": "agentpool"}
+    pool = "spotpool" if spot else "agentpool"
+    return {"metadata": {"name": f"aks-{pool}-31207962-vmss{index:06d}", "labels": labels}}
+
+
+def pod(index: int) -> dict[str, Any]:
+    workflow = f"recommender-training-{index // 10:05d}"
+    return {
+        "metadata": {
+            "name": f"{workflow}-system-container-impl-{index:010d}",
+            "namespace": f"team-{index % 40:02d}",
+            "labels": {"workflows.argoproj.io/workflow": workflow},
+        },
+        "spec": {"nodeName": node(index % NODES)["metadata"]["name"], "containers": []},
+        "status": {"phase": "Running"},
+    }
+
+
+class FakeApiServer(ThreadingHTTPServer):
+    """Serves LISTs of nodes and pods in pages, the way kube-apiserver does, and logs requests."""
+
+    def __init__(self, pods: int, nodes: int) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.pods, self.nodes = pods, nodes
+        self.requests: list[str] = []
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeApiServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.server.requests.append(self.path)
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        kinds = {
+            "/api/v1/nodes": ("NodeList", node, NODES),
+            "/api/v1/pods": ("PodList", pod, PODS),
+        }
+        kind, build, total = kinds[url.path]
+        start = int(query.get("continue", 0))
+        end = min(total, start + int(query.get("limit", total)))
+        body = {
+            "apiVersion": "v1",
+            "kind": kind,
+            "metadata": {"continue": str(end)} if end < total else {},
+            "items": [build(i) for i in range(start, end)],
+        }
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        """Keep the test output quiet."""
+
+
+@contextmanager
+def serving(pods: int = PODS, nodes: int = NODES) -> Iterator[tuple[FakeApiServer, Client]]:
+    """Run the server in a thread; yield it and a lightkube client connected to it."""
+    server = FakeApiServer(pods, nodes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    config = KubeConfig.from_dict(
+        {
+            "clusters": [{"name": "fake", "cluster": {"server": url}}],
+            "users": [{"name": "admin", "user": {"token": "fake"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "admin"}}],
+            "current-context": "fake",
+        }
+    )
+    try:
+        yield server, Client(config=config, field_manager="test", trust_env=False)
+    finally:
+        server.shutdown()
+        server.server_close()
