@@ -3,20 +3,21 @@
 A real etcd, kube-apiserver and kube-scheduler run on loopback; the Juju model around the charm
 is simulated with ops.testing. The demo deploys the charm with its default config, prints what
 `juju status` and `juju run kubeflow-spot/0 show-defaults` would show, creates a handful of
-Kubeflow-like pods in the `admin` profile, lets the scheduler place them, and prints where each
-one landed.
+Kubeflow-like pods in the `admin` profile, lets the scheduler place them, and prints what
+`juju run kubeflow-spot/0 report-placement` reports about where each one landed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 import yaml
 from lightkube import Client
-from lightkube.models.core_v1 import PodSpec
+from lightkube.models.core_v1 import PodSpec, Toleration
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node, Pod
 from ops import testing
@@ -31,9 +32,8 @@ from localcluster.seed import (
     unschedulable_message,
 )
 from localcluster.session import run_seeded
-from spot_config import AKS
+from placement import join_report
 from tests.charm_context import APP, charm_context
-from workloads import classify_pod
 
 PLACEMENT_TIMEOUT = 30.0
 PodBuilder = Callable[[str, str], Pod]
@@ -69,21 +69,19 @@ def run(client: Client) -> None:
     workflow_defaults = yaml.safe_load(argo["value"])
 
     heading(f"Kubeflow workloads created in namespace {PROFILE_NAMESPACE}")
+
+    def step(name: str, namespace: str) -> Pod:
+        return kubeflow_pods.pipeline_step(name, namespace, workflow_defaults)
+
     first = [
-        (
-            "iris-pipeline-x2k9p-1460",
-            lambda n, ns: kubeflow_pods.pipeline_step(n, ns, workflow_defaults),
-        ),
-        (
-            "iris-pipeline-x2k9p-2207",
-            lambda n, ns: kubeflow_pods.pipeline_step(n, ns, workflow_defaults),
-        ),
+        ("iris-pipeline-x2k9p-1460", step),
+        ("iris-pipeline-x2k9p-2207", step),
         ("tune-lr-trial-4fxk2", kubeflow_pods.katib_trial),
         ("mnist-ddp-worker-0", kubeflow_pods.training_worker),
         ("lab-0", kubeflow_pods.notebook),
         ("sklearn-iris-predictor-7d9f", kubeflow_pods.kserve_predictor),
     ]
-    show_placement(client, create_workloads(client, first))
+    wait_for_scheduler(client, create_workloads(client, first))
 
     heading(f"on-demand pool {REGULAR_POOL} full (cordoned), more workloads arrive")
     cordon(client, REGULAR_POOL)
@@ -91,12 +89,29 @@ def run(client: Client) -> None:
         ("mnist-ddp-worker-1", kubeflow_pods.training_worker),
         ("tune-lr-trial-9qz7m", kubeflow_pods.katib_trial),
         ("lab2-0", kubeflow_pods.notebook),
+        # A template with tolerations of its own replaces the workflow default's, but keeps the
+        # required spot affinity: the step can go nowhere.
+        ("etl-pipeline-m4v7z-3312", lambda n, ns: _untolerated(step(n, ns))),
     ]
-    show_placement(client, create_workloads(client, second))
+    wait_for_scheduler(client, create_workloads(client, second))
+
+    heading(f"juju run {APP}/0 report-placement namespace={PROFILE_NAMESPACE}")
+    ctx.run(ctx.on.action("report-placement", params={"namespace": PROFILE_NAMESPACE}), state)
+    print((ctx.action_results or {})["report"])
+
+    heading("... format=json: every pod, grouped by namespace and node (here as a list)")
+    params = {"namespace": PROFILE_NAMESPACE, "format": "json"}
+    ctx.run(ctx.on.action("report-placement", params=params), state)
+    document = json.loads(join_report(ctx.action_results or {}))
+    print(f"{'POD':28} {'CLASS':10} {'NODE':16} VERDICT")
+    for nodes in document["pods"].values():
+        for node, rows in nodes.items():
+            for name, workload, _, verdict, _ in rows:
+                print(f"{name:28} {workload:10} {node or '(none)':16} {verdict}")
     print(
         "\ntraining and hpo pods tolerate spot, so they use it when on-demand is full;"
         " the notebook waits for on-demand capacity instead of landing on a node that can vanish."
-        f"\n(report-placement, with verdicts, evictions and savings, is not part of {APP} yet.)"
+        "\n(No kubelet runs here, so no pod starts and there are no pod-hours to save yet.)"
     )
 
 
@@ -115,24 +130,19 @@ def create_workloads(client: Client, builders: Sequence[tuple[str, PodBuilder]])
     return [name for name, _ in builders]
 
 
-def show_placement(client: Client, names: list[str]) -> None:
-    """Wait for the scheduler, then print each pod's class, node, and whether it is spot."""
+def wait_for_scheduler(client: Client, names: list[str]) -> None:
+    """Wait until the scheduler has bound each pod or given up on it."""
     deadline = time.monotonic() + PLACEMENT_TIMEOUT
-    pods = [client.get(Pod, name, namespace=PROFILE_NAMESPACE) for name in names]
-    while time.monotonic() < deadline and not all(map(_decided, pods)):
-        time.sleep(0.2)
+    while time.monotonic() < deadline:
         pods = [client.get(Pod, name, namespace=PROFILE_NAMESPACE) for name in names]
-    nodes = {_meta(n).name: n for n in client.list(Node)}
-    print(f"\n{'POD':28} {'CLASS':10} {'NODE':16} SPOT")
-    for name, pod in zip(names, pods, strict=True):
-        workload = classify_pod(_meta(pod).labels or {}, PROFILE_NAMESPACE, [KUBEFLOW_NAMESPACE])
-        node = nodes.get(_spec(pod).nodeName or "")
-        if node is None:
-            print(f"{name:28} {workload:10} {'(pending)':16} -")
-            continue
-        taints = [t.key for t in (node.spec.taints if node.spec else None) or []]
-        spot = AKS.is_spot_node(_meta(node).labels or {}, taints)
-        print(f"{name:28} {workload:10} {_meta(node).name:16} {'yes' if spot else 'no'}")
+        if all(map(_decided, pods)):
+            return
+        time.sleep(0.2)
+
+
+def _untolerated(pod: Pod) -> Pod:
+    _spec(pod).tolerations = [Toleration(key="example.com/gpu", operator="Exists")]
+    return pod
 
 
 def _decided(pod: Pod) -> bool:

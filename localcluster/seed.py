@@ -17,7 +17,9 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod, ServiceAccount
 
+import placement
 from localcluster.upstream import argo_workflow_crd_path, poddefault_crd_path
+from placement_reader import pod_facts
 
 AGENTPOOL_LABEL = "kubernetes.azure.com/agentpool"
 SPOT_LABEL = "kubernetes.azure.com/scalesetpriority"
@@ -215,10 +217,7 @@ def wait_for_binding(client: Client, namespace: str, name: str, timeout: float) 
 
 def unschedulable_message(pod: Pod) -> str | None:
     """Return the scheduler's reason for not placing the pod, or None if it has not given up."""
-    for condition in (pod.status.conditions if pod.status else None) or []:
-        if condition.type == "PodScheduled" and condition.reason == "Unschedulable":
-            return condition.message or ""
-    return None
+    return placement.unschedulable_message(pod_facts(pod))
 
 
 def wait_for_unschedulable(
