@@ -282,6 +282,15 @@ def run_hours(pod: PodFacts, now: datetime) -> float:
     return max(0.0, (end - pod.started).total_seconds() / 3600)
 
 
+def age(since: datetime, now: datetime) -> str:
+    """Format a duration the way kubectl's AGE column does: 45s, 12m, 3h, 6d."""
+    seconds = max(0, int((now - since).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size or (unit == "m" and seconds >= size):
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def attention_reason(
     workload: WorkloadClass, node: NodeFacts | None, pod: PodFacts, config: SpotConfig
 ) -> str:
@@ -471,6 +480,8 @@ class PlacementTally:
         reason = ""
         if judged in NEEDS_ACTION:
             reason = attention_reason(workload, node, pod, self.config)
+            if pod.created is not None:
+                reason = f"for {age(pod.created, self.now)}, {reason}"
             self.needs_action_total += 1
         row = PodRow(
             pod.namespace, pod.name, workload, pod.node_name, pod.phase, judged, hours, reason

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from placement import (
     ReportTooLargeError,
     Toleration,
     Verdict,
+    age,
     eviction_signal,
     join_report,
     node_type,
@@ -106,15 +107,24 @@ def test_a_pod_on_a_vanished_node_is_judged_node_gone():
     assert rows(report(pods=[pod]))["orphan"]["verdict"] == "node-gone"
 
 
-def test_the_table_names_the_pods_that_need_action_and_why():
+def test_the_table_names_the_pods_that_need_action_their_age_and_why():
     table = report().table()
     assert (
-        "at-risk  admin/lab-0 (notebooks) on spot node aks-spotpool-42316583-vmss000001" in table
-    )
-    assert (
-        "stuck    data-science/etl-pipeline-m4v7z-3312094471 (pipelines) requires spot nodes"
-        " but does not tolerate kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+        "at-risk  admin/lab-0 (notebooks) for 24h, on spot node aks-spotpool-42316583-vmss000001:"
+        " an eviction kills an interactive session and its unsaved work"
     ) in table
+    assert (
+        "stuck    data-science/etl-pipeline-m4v7z-3312094471 (pipelines) for 10m, requires spot"
+        " nodes but does not tolerate kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+    ) in table
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0s"), (59, "59s"), (60, "1m"), (7199, "119m"), (7200, "2h"), (172800, "2d")],
+)
+def test_ages_read_like_kubectl(seconds, shown):
+    assert age(NOW - timedelta(seconds=seconds), NOW) == shown
 
 
 def test_stuck_pod_that_tolerates_spot_is_told_no_spot_node_fits():
