@@ -57,6 +57,8 @@ EVICTED_POD_REASONS = frozenset({"Evicted", "Preempting", "NodeShutdown", "Shutd
 """`status.reason` of pods the kubelet evicted, preempted or shut down with their node."""
 
 ARGO_NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+"""Set by the kubelet on the API copy of a static pod."""
 # Argo names the attempts of a retried step `<step>(0)`, `<step>(1)`, ...; loop items are
 # `<step>(0:item)`, which this does not match.
 _RETRY_ATTEMPT_RE = re.compile(r"^(?P<step>.+)\((?P<attempt>\d+)\)$")
@@ -162,6 +164,8 @@ class PodFacts:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     required_node_terms: tuple[tuple[SelectorRequirement, ...], ...] = ()
     """`requiredDuringSchedulingIgnoredDuringExecution` node selector terms (ORed)."""
+    owner_kinds: tuple[str, ...] = ()
+    """Kinds of the pod's `ownerReferences`, such as `DaemonSet` or `Job`."""
 
     @property
     def finished_phase(self) -> bool:
@@ -268,10 +272,21 @@ def verdict(
     kind = node_type(node, config.profile)
     if kind is NodeType.GONE:
         return Verdict.NODE_GONE
+    if node_local(pod):
+        return Verdict.OK  # It runs on every node by design and goes with its node.
     allowed = config.is_spot(workload)
     if kind is NodeType.SPOT:
         return Verdict.ON_SPOT if allowed else Verdict.AT_RISK
     return Verdict.MISSED if allowed else Verdict.OK
+
+
+def node_local(pod: PodFacts) -> bool:
+    """Tell whether the pod belongs to its node: a DaemonSet's pod or a static (mirror) pod.
+
+    Such pods (kube-proxy, CNI and CSI agents, log shippers) run on every node, spot included,
+    by design: they are neither at risk nor a saving.
+    """
+    return "DaemonSet" in pod.owner_kinds or MIRROR_POD_ANNOTATION in pod.annotations
 
 
 def run_hours(pod: PodFacts, now: datetime) -> float:
@@ -473,7 +488,7 @@ class PlacementTally:
         kind = node_type(node, self.config.profile) if pod.node_name else None
         for counts in (self.by_class[workload], self.by_namespace[pod.namespace]):
             counts.verdicts[judged] += 1
-            if kind is NodeType.SPOT:
+            if kind is NodeType.SPOT and not node_local(pod):
                 counts.spot_hours += hours
             if judged is Verdict.MISSED:
                 counts.missed_hours += hours

@@ -143,6 +143,7 @@ def pod_facts(pod: Pod) -> PodFacts:
         required_node_terms=tuple(
             _term(term) for term in (required.nodeSelectorTerms if required else [])
         ),
+        owner_kinds=tuple(owner.kind for owner in meta.ownerReferences or []),
     )
 
 

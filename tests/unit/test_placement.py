@@ -84,6 +84,9 @@ def rows(result: PlacementReport) -> dict[str, dict[str, Any]]:
         ("sklearn-iris-predictor-00001-deployment-7d9f8b6c5-x2t8w", "serving", "ok"),
         ("etl-pipeline-m4v7z-3312094471", "pipelines", "stuck"),
         ("ml-pipeline-7b8d9c4f5-2lqzn", "control-plane", "ok"),
+        ("kube-proxy-8xk2p", "control-plane", "ok"),  # a DaemonSet's pod goes with its node
+        ("nightly-features-29108160-7bq4m", "batch", "at-risk"),  # batch is not in the default
+        ("streamlit-demo-5d8f7c9b6-q2w4e", "other", "ok"),
     ],
 )
 def test_each_aks_pod_gets_its_class_and_verdict(name, workload, expected):
@@ -95,6 +98,11 @@ def test_finished_pods_are_left_out_unless_asked():
     assert "xgboost-pipeline-7qk2c-1849012386" not in rows(report())
     row = rows(report(include_finished=True))["xgboost-pipeline-7qk2c-1849012386"]
     assert (row["verdict"], row["phase"], row["hours"]) == ("on-spot", "Succeeded", 2.0)
+
+
+def test_opted_in_batch_pods_are_on_spot_when_batch_is_allowed():
+    config = parse(spot_workloads="pipelines,batch")
+    assert rows(report(config=config))["nightly-features-29108160-7bq4m"]["verdict"] == "on-spot"
 
 
 def test_a_class_left_out_of_spot_workloads_is_at_risk_on_spot():
@@ -150,10 +158,10 @@ def test_counts_and_percentages_per_class():
     assert {
         k: results[k] for k in ("pods-total", "pods-on-spot", "missed", "at-risk", "stuck")
     } == {
-        "pods-total": 8,
-        "pods-on-spot": 3,
+        "pods-total": 11,
+        "pods-on-spot": 4,
         "missed": 2,
-        "at-risk": 1,
+        "at-risk": 2,
         "stuck": 1,
     }
     assert (results["spot-nodes"], results["on-demand-nodes"]) == (2, 2)
@@ -165,10 +173,11 @@ def test_eligible_percent_is_not_applicable_without_eligible_pods():
 
 
 def test_savings_are_spot_hours_times_the_discount():
-    # On spot at 10:00: the KFP step since 08:00:04, the Katib trial since 09:30, and the
-    # notebook since 10:00:10 yesterday (at risk, but its spot hours were cheap all the same).
+    # On spot at 10:00: the KFP step since 08:00:04, the Katib trial since 09:30, the batch
+    # job since 09:00:03, and the notebook since 10:00:10 yesterday (at risk, but its spot
+    # hours were cheap all the same). kube-proxy runs there too, but replaces nothing.
     result = report(spot_discount=0.5)
-    spot_hours = (2 - 4 / 3600) + 0.5 + (24 - 10 / 3600)
+    spot_hours = (2 - 4 / 3600) + 0.5 + (1 - 3 / 3600) + (24 - 10 / 3600)
     assert result.results()["savings-pod-hours"] == round(spot_hours * 0.5, 2)
     assert result.document()["savings"] == {
         "estimate": True,
@@ -464,3 +473,21 @@ def test_verdicts_are_the_documented_ones():
         "ok",
         "node-gone",
     ]
+
+
+@pytest.mark.parametrize(
+    ("pod", "verdict"),
+    [
+        (PodFacts("kube-system", "csi-azuredisk-node-x", owner_kinds=("DaemonSet",)), "ok"),
+        (
+            PodFacts(
+                "kube-system", "etcd-0", annotations={"kubernetes.io/config.mirror": "4f2a9c"}
+            ),
+            "ok",
+        ),
+        (PodFacts("kube-system", "coredns-6c5b7d9f8-x", owner_kinds=("ReplicaSet",)), "at-risk"),
+    ],
+)
+def test_pods_that_belong_to_their_spot_node_are_not_at_risk(pod, verdict):
+    on_spot = PodFacts(**{**pod.__dict__, "node_name": "aks-spotpool-42316583-vmss000000"})
+    assert rows(report(pods=[on_spot]))[pod.name]["verdict"] == verdict

@@ -33,10 +33,10 @@ def test_the_table_report_counts_and_names_what_needs_action(ctx, aks):
     assert {
         k: results[k] for k in ("pods-total", "pods-on-spot", "missed", "at-risk", "stuck")
     } == {
-        "pods-total": 8,
-        "pods-on-spot": 3,
+        "pods-total": 11,
+        "pods-on-spot": 4,
         "missed": 2,
-        "at-risk": 1,
+        "at-risk": 2,
         "stuck": 1,
     }
     assert results["summary"].startswith("CLASS")
@@ -65,7 +65,7 @@ def test_the_selector_narrows_the_pods(ctx, aks):
 
 def test_finished_pods_and_the_discount_are_params(ctx, aks):
     results = run_report(ctx, **{"include-finished": True, "spot-discount": 0.9})
-    assert results["pods-total"] == 10
+    assert results["pods-total"] == 13
     assert "spot-discount 0.9" in results["report"]
 
 
