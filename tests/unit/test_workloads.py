@@ -11,6 +11,7 @@ from workloads import (
     SelectorRequirement,
     WorkloadClass,
     classify_pod,
+    parse_label_selector,
     parse_workload_list,
     pod_default_selector,
     selected_classes,
@@ -143,3 +144,51 @@ def test_a_pod_a_poddefault_selects_is_classified_as_one_of_the_selecting_classe
         assert workload in selecting
     if workload in (WorkloadClass.NOTEBOOKS, WorkloadClass.SERVING):
         assert selecting == []
+
+
+# Label selectors in kubectl's syntax (the report-placement `selector` param)
+
+_label_name = st.from_regex(r"\A[a-z0-9]([-a-z0-9_.]{0,10}[a-z0-9])?\Z")
+_dns_label = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?\Z")
+_label_key = st.one_of(_label_name, st.builds(lambda p, n: f"{p}.io/{n}", _dns_label, _label_name))
+_label_value = st.one_of(st.just(""), _label_name)
+_requirement = st.one_of(
+    st.builds(lambda k: SelectorRequirement(k, "Exists"), _label_key),
+    st.builds(lambda k: SelectorRequirement(k, "DoesNotExist"), _label_key),
+    st.builds(lambda k, v: SelectorRequirement(k, "In", (v,)), _label_key, _label_value),
+    st.builds(lambda k, v: SelectorRequirement(k, "NotIn", (v,)), _label_key, _label_value),
+    st.builds(
+        lambda k, op, vs: SelectorRequirement(k, op, tuple(vs)),
+        _label_key,
+        st.sampled_from(["In", "NotIn"]),
+        st.lists(_label_name, min_size=1, max_size=3),
+    ),
+)
+
+
+def _kubectl_syntax(req: SelectorRequirement) -> str:
+    match req.operator, req.values:
+        case "Exists", _:
+            return req.key
+        case "DoesNotExist", _:
+            return f"!{req.key}"
+        case "In", (value,):
+            return f"{req.key}={value}"
+        case "NotIn", (value,):
+            return f"{req.key} != {value}"
+    word = "in" if req.operator == "In" else "notin"
+    return f"{req.key} {word} ({', '.join(req.values)})"
+
+
+@given(st.lists(_requirement, max_size=4))
+def test_selectors_written_as_kubectl_takes_them_parse_back(requirements):
+    text = ", ".join(_kubectl_syntax(req) for req in requirements)
+    assert parse_label_selector(text).match_expressions == tuple(requirements)
+
+
+@pytest.mark.parametrize(
+    "text", ["a=b=c", "app in (x", "tier notin ()", "a,,b", "Bad Key", "x=" + "v" * 64, "-a=b"]
+)
+def test_selectors_kubectl_would_reject_do_not_parse(text):
+    with pytest.raises(ValueError, match=r"\S"):
+        parse_label_selector(text)
