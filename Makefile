@@ -16,6 +16,7 @@ CHARMCRAFT := .tools/charmcraft/bin/charmcraft
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
+CHARM := kubeflow-spot_amd64.charm
 
 .PHONY: help
 help: ## List the targets
@@ -38,15 +39,15 @@ $(CHARMCRAFT):
 
 .PHONY: fmt
 fmt: venv ## Format the code
-	$(VENV)/bin/ruff format src tests localcluster demo benchmarks
-	$(VENV)/bin/ruff check --fix src tests localcluster demo benchmarks
+	$(VENV)/bin/ruff format src tests localcluster demo benchmarks pack
+	$(VENV)/bin/ruff check --fix src tests localcluster demo benchmarks pack
 
 .PHONY: lint
 lint: venv ## Lint, type-check and spell-check
-	$(VENV)/bin/ruff check src tests localcluster demo benchmarks
-	$(VENV)/bin/ruff format --check src tests localcluster demo benchmarks
+	$(VENV)/bin/ruff check src tests localcluster demo benchmarks pack
+	$(VENV)/bin/ruff format --check src tests localcluster demo benchmarks pack
 	$(VENV)/bin/mypy
-	$(VENV)/bin/codespell src tests localcluster demo benchmarks templates README.md config.yaml actions.yaml charmcraft.yaml
+	$(VENV)/bin/codespell src tests localcluster demo benchmarks pack templates README.md config.yaml actions.yaml charmcraft.yaml
 
 .PHONY: metadata
 metadata: $(CHARMCRAFT) ## Check the charm metadata with charmcraft expand-extensions
@@ -65,6 +66,10 @@ controlplane: ## Build etcd, kube-apiserver and kube-scheduler from Go modules (
 cluster: venv controlplane ## Tests against a real local control plane
 	$(PYTEST) -m cluster tests/cluster
 
+.PHONY: charm
+charm: venv ## Build kubeflow-spot_amd64.charm without charmcraft (wheels pinned in uv.lock)
+	$(VENV)/bin/python -m pack.build_charm --uv $(UV) --output $(CHARM)
+
 .PHONY: test
 test: lint metadata unit cluster ## Everything CI runs
 
@@ -78,4 +83,4 @@ bench: venv ## Benchmark report-placement on 10,000 pods and 500 nodes (prints m
 
 .PHONY: clean
 clean: ## Remove the environments (the Go binary cache stays)
-	rm -rf .venv .tools
+	rm -rf .venv .tools build $(CHARM)

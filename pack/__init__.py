@@ -1,0 +1,1 @@
+"""Building the .charm without charmcraft, and running its dispatch as a Juju unit would."""
