@@ -70,8 +70,12 @@ cluster: venv controlplane ## Tests against a real local control plane
 charm: venv ## Build kubeflow-spot_amd64.charm without charmcraft (wheels pinned in uv.lock)
 	$(VENV)/bin/python -m pack.build_charm --uv $(UV) --output $(CHARM)
 
+.PHONY: artifact
+artifact: charm $(CHARMCRAFT) controlplane ## Check the .charm: charmcraft analyse, its dispatch on CPython 3.12
+	$(PYTEST) tests/artifact
+
 .PHONY: test
-test: lint metadata unit cluster ## Everything CI runs
+test: lint metadata unit cluster artifact ## Everything CI runs
 
 .PHONY: demo
 demo: venv controlplane ## Run the charm against a real local control plane and show the result
