@@ -12,6 +12,7 @@ CHARMCRAFT_VERSION := 4.5.0
 UV := .tools/uv/bin/uv
 VENV := .venv
 CHARMCRAFT := .tools/charmcraft/bin/charmcraft
+INTEGRATION_VENV := .tools/integration
 # uv must use the machine's Python: interpreter downloads are not reachable here.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
@@ -74,8 +75,16 @@ charm: venv ## Build kubeflow-spot_amd64.charm without charmcraft (wheels pinned
 artifact: charm $(CHARMCRAFT) controlplane ## Check the .charm: charmcraft analyse, its dispatch on CPython 3.12
 	$(PYTEST) tests/artifact
 
+$(INTEGRATION_VENV)/.synced: $(UV) tests/integration/pyproject.toml tests/integration/uv.lock
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(INTEGRATION_VENV) $(UV) sync --frozen --project tests/integration
+	touch $@
+
+.PHONY: integration
+integration: $(INTEGRATION_VENV)/.synced ## Deploy on a real Juju; skipped without a reachable controller
+	$(INTEGRATION_VENV)/bin/python -m pytest -c tests/integration/pyproject.toml tests/integration $(INTEGRATION_ARGS)
+
 .PHONY: test
-test: lint metadata unit cluster artifact ## Everything CI runs
+test: lint metadata unit cluster artifact integration ## Everything that can run here (CI)
 
 .PHONY: demo
 demo: venv controlplane ## Run the charm against a real local control plane and show the result
