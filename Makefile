@@ -83,6 +83,10 @@ $(INTEGRATION_VENV)/.synced: $(UV) tests/integration/pyproject.toml tests/integr
 integration: $(INTEGRATION_VENV)/.synced ## Deploy on a real Juju; skipped without a reachable controller
 	$(INTEGRATION_VENV)/bin/python -m pytest -c tests/integration/pyproject.toml tests/integration $(INTEGRATION_ARGS)
 
+.PHONY: bench-charm
+bench-charm: charm ## Print the .charm's size and its dispatch time for a no-op update-status
+	$(VENV)/bin/python -m pack.bench_dispatch
+
 .PHONY: test
 test: lint metadata unit cluster artifact integration ## Everything that can run here (CI)
 
