@@ -32,6 +32,15 @@ class Placement(enum.StrEnum):
     TOLERATE = "tolerate"
 
 
+class PodDefaultsDelivery(enum.StrEnum):
+    """How PodDefaults reach the profile namespaces."""
+
+    AUTO = "auto"
+    """Through resource-dispatcher while related to it, else applied directly."""
+    RESOURCE_DISPATCHER = "resource-dispatcher"
+    """Only through resource-dispatcher: without the relation, none are delivered."""
+
+
 class RetryOn(enum.StrEnum):
     """Which failed pipeline steps the Argo retry default retries."""
 
@@ -163,6 +172,7 @@ class SpotConfig:
     argo_version: str
     """Argo Workflows minor version, such as `3.7`."""
     argo_configmap: str
+    pod_defaults_delivery: PodDefaultsDelivery
 
     def is_spot(self, workload: WorkloadClass) -> bool:
         """Tell whether the operator allows this class on spot nodes."""
@@ -235,6 +245,7 @@ def parse_config(options: Mapping[str, object]) -> SpotConfig:
         retry=parser.retry(),
         argo_version=parser.argo_version(),
         argo_configmap=parser.configmap_name(),
+        pod_defaults_delivery=parser.choice("pod-defaults-delivery", PodDefaultsDelivery),
     )
     if parser.problems:
         raise ConfigError(parser.problems)

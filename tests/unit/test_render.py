@@ -253,6 +253,7 @@ valid_options = st.fixed_dictionaries(
         "retry-on": st.sampled_from(["evictions", "errors", "all"]),
         "argo-version": st.sampled_from(SUPPORTED_ARGO_VERSIONS),
         "argo-configmap": st.just(DEFAULTS["argo-configmap"]),
+        "pod-defaults-delivery": st.sampled_from(["auto", "resource-dispatcher"]),
     }
 )
 

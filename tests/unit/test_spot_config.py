@@ -8,6 +8,7 @@ from spot_config import (
     AKS,
     ConfigError,
     Placement,
+    PodDefaultsDelivery,
     RetryOn,
     Taint,
     duration_seconds,
@@ -28,6 +29,7 @@ DEFAULTS = {
     "retry-on": "evictions",
     "argo-version": "3.7",
     "argo-configmap": "argo-workflow-controller-configmap",
+    "pod-defaults-delivery": "auto",
 }
 
 
@@ -189,6 +191,20 @@ def test_argo_version_keeps_the_minor(given, minor):
 @pytest.mark.parametrize("given", ["3", "3.3", "4.1", "latest", "3.7-rc1"])
 def test_unsupported_argo_version_is_invalid(given):
     assert "argo-version=" in problems(argo_version=given)
+
+
+@pytest.mark.parametrize("delivery", ["auto", "resource-dispatcher"])
+def test_pod_defaults_delivery_modes(delivery):
+    assert parse(pod_defaults_delivery=delivery).pod_defaults_delivery is PodDefaultsDelivery(
+        delivery
+    )
+
+
+@pytest.mark.parametrize("delivery", ["direct", "dispatcher", ""])
+def test_unknown_pod_defaults_delivery_is_invalid_and_lists_the_modes(delivery):
+    assert f"pod-defaults-delivery={delivery!r} is invalid: one of auto, resource-dispatcher" in (
+        problems(pod_defaults_delivery=delivery)
+    )
 
 
 def test_summary_line():
