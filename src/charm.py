@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import ops
@@ -20,6 +20,8 @@ import yaml
 from lightkube import Client
 
 from cluster import WORKFLOW_DEFAULTS_KEY, ApplyOutcome, SpotDefaultsApplier
+from delivery import DeliveryPath, DeliveryPlan, plan_delivery
+from manifests_requirer import ManifestsRequirer
 from placement import PlacementTally, ReportRequest, ReportTooLargeError, split_report
 from placement_reader import PlacementReadError, read_placement
 from render import MANAGER, RenderedDefaults, render
@@ -27,6 +29,9 @@ from spot_config import ConfigError, SpotConfig, parse_config
 from workloads import CONTROL_PLANE_NAMESPACES
 
 logger = logging.getLogger(__name__)
+
+POD_DEFAULTS_RELATION = "pod-defaults"
+"""Relation to resource-dispatcher (interface kubernetes_manifest); must match charmcraft.yaml."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,18 @@ class KubeflowSpotCharm(ops.CharmBase):
         super().__init__(framework)
         # Set by a reconcile in this dispatch; collect-status reports it.
         self._outcome: ApplyOutcome | None = None
+        self._plan: DeliveryPlan | None = None
+        self._dispatcher = ManifestsRequirer(self, POD_DEFAULTS_RELATION)
         for event in (
             self.on.install,
             self.on.config_changed,
             self.on.upgrade_charm,
             self.on.leader_elected,
             self.on.update_status,
+            # A relation being broken is already gone from the model: the reconcile sees the
+            # charm unrelated and returns to direct delivery (or withdraws).
+            self.on[POD_DEFAULTS_RELATION].relation_created,
+            self.on[POD_DEFAULTS_RELATION].relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.remove, self._on_remove)
@@ -77,8 +88,20 @@ class KubeflowSpotCharm(ops.CharmBase):
             config = parse_config(self.config)
         except ConfigError:
             return  # Nothing is written with invalid config; collect-status says why.
-        self._outcome = self._applier().apply(
-            render(config, app=self.app.name), config.argo_configmap
+        rendered = render(config, app=self.app.name)
+        plan = self._delivery_plan(config, rendered)
+        if plan.sent_to_dispatcher is not None:
+            self._dispatcher.send(plan.sent_to_dispatcher)
+        # Not delivered directly means none of ours directly: the applier prunes them.
+        direct = replace(rendered, pod_defaults=plan.applied_directly)
+        self._outcome = self._applier().apply(direct, config.argo_configmap)
+        self._plan = plan
+
+    def _delivery_plan(self, config: SpotConfig, rendered: RenderedDefaults) -> DeliveryPlan:
+        return plan_delivery(
+            config.pod_defaults_delivery,
+            related=self._dispatcher.related,
+            pod_defaults=rendered.pod_defaults,
         )
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
@@ -98,14 +121,24 @@ class KubeflowSpotCharm(ops.CharmBase):
         if not self.unit.is_leader():
             event.add_status(ops.ActiveStatus(f"{config.summary()} · standby, the leader applies"))
             return
-        outcome = self._outcome
-        if outcome is None:
+        outcome, plan = self._outcome, self._plan
+        if outcome is None or plan is None:
             return  # No reconcile ran in this dispatch (an action): keep the last status.
         for problem in outcome.blocked:
             event.add_status(ops.BlockedStatus(problem))
+        if plan.path is DeliveryPath.WITHDRAWN:
+            event.add_status(
+                ops.BlockedStatus(
+                    f"PodDefaults withdrawn: run juju integrate {self.app.name}:"
+                    f"{POD_DEFAULTS_RELATION} resource-dispatcher:{POD_DEFAULTS_RELATION},"
+                    " or set pod-defaults-delivery=auto"
+                )
+            )
         for problem in outcome.waiting:
             event.add_status(ops.WaitingStatus(problem))
-        event.add_status(ops.ActiveStatus(_active_message(config, outcome)))
+        event.add_status(
+            ops.ActiveStatus(f"{config.summary()} · {plan.describe(outcome.namespaces)}")
+        )
 
     def _on_show_defaults_action(self, event: ops.ActionEvent) -> None:
         params = event.load_params(ShowDefaultsParams, errors="fail")
@@ -115,10 +148,12 @@ class KubeflowSpotCharm(ops.CharmBase):
             event.fail(f"invalid config: {error}")
             return
         rendered = render(config, app=self.app.name)
-        document = _defaults_document(rendered, config, namespace=self.model.name)
+        plan = self._delivery_plan(config, rendered)
+        document = _defaults_document(rendered, plan, config, namespace=self.model.name)
         event.set_results(
             {
                 "summary": config.summary(),
+                "delivery": plan.describe(),
                 "notes": "\n".join(rendered.notes),
                 "defaults": _dump(document, params.format),
             }
@@ -146,19 +181,25 @@ class KubeflowSpotCharm(ops.CharmBase):
             event.fail(str(error))
 
 
-def _active_message(config: SpotConfig, outcome: ApplyOutcome) -> str:
-    plural = "" if outcome.namespaces == 1 else "s"
-    return f"{config.summary()} · {outcome.namespaces} namespace{plural}"
+_TARGET_NAMESPACES = {
+    DeliveryPath.DIRECT: "every namespace labelled app.kubernetes.io/part-of=kubeflow-profile",
+    DeliveryPath.RESOURCE_DISPATCHER: (
+        "every namespace resource-dispatcher targets (by default those labelled"
+        " user.kubeflow.org/enabled=true)"
+    ),
+    DeliveryPath.WITHDRAWN: "none",
+}
 
 
 def _defaults_document(
-    rendered: RenderedDefaults, config: SpotConfig, namespace: str
+    rendered: RenderedDefaults, plan: DeliveryPlan, config: SpotConfig, namespace: str
 ) -> dict[str, object]:
     """Describe what the charm applies, in the shape `show-defaults` prints."""
     return {
         "podDefaults": {
-            "namespaces": "every namespace labelled app.kubernetes.io/part-of=kubeflow-profile",
-            "manifests": list(rendered.pod_defaults),
+            "delivery": plan.describe(),
+            "namespaces": _TARGET_NAMESPACES[plan.path],
+            "manifests": list(plan.manifests),
         },
         "argo": {
             "configMap": f"{namespace}/{config.argo_configmap}",

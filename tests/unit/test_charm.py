@@ -27,7 +27,7 @@ def argo_data(cluster: FakeCluster) -> dict[str, str]:
 def test_default_config_applies_poddefaults_in_every_profile_and_argo_defaults(ctx, cluster):
     out = ctx.run(ctx.on.config_changed(), leader_state())
 
-    assert out.unit_status == testing.ActiveStatus(f"{DEFAULT_SUMMARY} · 2 namespaces")
+    assert out.unit_status == testing.ActiveStatus(f"{DEFAULT_SUMMARY} · direct to 2 namespaces")
     for namespace in PROFILES:
         assert poddefault_names(cluster, namespace) == {
             "kubeflow-spot-training",
@@ -62,6 +62,7 @@ def test_argo_controller_keys_are_untouched(ctx, cluster):
         ("retry-on", "failures", "one of evictions, errors, all"),
         ("argo-version", "2.12", "one of 3.4, 3.5, 3.6, 3.7, 4.0"),
         ("argo-configmap", "Argo_Config", "a ConfigMap name"),
+        ("pod-defaults-delivery", "dispatcher", "one of auto, resource-dispatcher"),
     ],
 )
 def test_invalid_option_blocks_with_option_value_and_accepted_and_writes_nothing(
