@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from delivery import DeliveryPath, choose_path, dispatcher_manifests, plan_delivery
 from render import render
 from spot_config import PodDefaultsDelivery
-from tests.unit.resource_dispatcher import render_as_dispatcher
+from tests.resource_dispatcher import render_as_dispatcher
 from tests.unit.test_render import _parse_valid, valid_options
 from tests.unit.test_spot_config import parse
 

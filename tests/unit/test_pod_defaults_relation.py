@@ -12,9 +12,9 @@ from ops import testing
 from render import render
 from spot_config import parse_config
 from tests.charm_context import APP
+from tests.resource_dispatcher import ResourceDispatcher
 from tests.unit.conftest import ARGO_CONFIGMAP, MODEL, PROFILES, leader_state
 from tests.unit.fake_k8s import FakeCluster
-from tests.unit.resource_dispatcher import ResourceDispatcher
 from tests.unit.test_spot_config import DEFAULTS
 
 DEFAULT_SUMMARY = "spot: pipelines,training,hpo · require · retry 5×5m on evictions"
