@@ -61,12 +61,12 @@ class KubeflowSpotCharm(ops.CharmBase):
             self.on.upgrade_charm,
             self.on.leader_elected,
             self.on.update_status,
-            # A relation being broken is already gone from the model: the reconcile sees the
-            # charm unrelated and returns to direct delivery (or withdraws).
             self.on[POD_DEFAULTS_RELATION].relation_created,
-            self.on[POD_DEFAULTS_RELATION].relation_broken,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(
+            self.on[POD_DEFAULTS_RELATION].relation_broken, self._on_dispatcher_relation_broken
+        )
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.show_defaults_action, self._on_show_defaults_action)
@@ -96,6 +96,13 @@ class KubeflowSpotCharm(ops.CharmBase):
         direct = replace(rendered, pod_defaults=plan.applied_directly)
         self._outcome = self._applier().apply(direct, config.argo_configmap)
         self._plan = plan
+
+    def _on_dispatcher_relation_broken(self, event: ops.RelationBrokenEvent) -> None:
+        if self.app.planned_units() == 0:
+            return  # The application is going away: restoring direct PodDefaults is wasted work.
+        # The relation being broken is already gone from the model: the reconcile sees the
+        # charm unrelated and returns to direct delivery (or withdraws).
+        self._reconcile(event)
 
     def _delivery_plan(self, config: SpotConfig, rendered: RenderedDefaults) -> DeliveryPlan:
         return plan_delivery(

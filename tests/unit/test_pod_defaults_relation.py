@@ -304,3 +304,19 @@ def test_a_secret_removed_out_of_band_is_recreated_and_announced(ctx, dispatcher
 
     assert dispatcher.secret(out).id != stale["kubernetes_manifests"]
     assert len(dispatcher.received(out)) == 2
+
+
+def test_relation_broken_while_the_application_is_removed_restores_nothing(
+    ctx, cluster, dispatcher
+):
+    linked = ctx.run(
+        ctx.on.relation_created(dispatcher.relation), related(leader_state(), dispatcher)
+    )
+    cluster.writes.clear()
+
+    ctx.run(
+        ctx.on.relation_broken(linked.get_relation(dispatcher.relation.id)),
+        dataclasses.replace(linked, planned_units=0),
+    )
+
+    assert cluster.writes == []
