@@ -15,9 +15,8 @@ from tests.charm_context import APP
 from tests.resource_dispatcher import ResourceDispatcher
 from tests.unit.conftest import ARGO_CONFIGMAP, MODEL, PROFILES, leader_state
 from tests.unit.fake_k8s import FakeCluster
+from tests.unit.test_charm import DEFAULT_SUMMARY
 from tests.unit.test_spot_config import DEFAULTS
-
-DEFAULT_SUMMARY = "spot: pipelines,training,hpo · require · retry 5×5m on evictions"
 
 
 @pytest.fixture
@@ -102,17 +101,18 @@ def test_unchanged_manifests_add_no_secret_revision(ctx, dispatcher, monkeypatch
     first = ctx.run(
         ctx.on.relation_created(dispatcher.relation), related(leader_state(), dispatcher)
     )
-    revisions = []
+    new_revisions = []
     set_content = ops.Secret.set_content
-    monkeypatch.setattr(
-        ops.Secret,
-        "set_content",
-        lambda secret, content: revisions.append(content) or set_content(secret, content),
-    )
+
+    def recording_set_content(secret: ops.Secret, content: dict[str, str]) -> None:
+        new_revisions.append(content)
+        set_content(secret, content)
+
+    monkeypatch.setattr(ops.Secret, "set_content", recording_set_content)
 
     out = ctx.run(ctx.on.update_status(), first)
 
-    assert revisions == []
+    assert new_revisions == []
     assert dispatcher.received(out) == dispatcher.received(first)
 
 
