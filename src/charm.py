@@ -133,7 +133,7 @@ class KubeflowSpotCharm(ops.CharmBase):
             return  # No reconcile ran in this dispatch (an action): keep the last status.
         for problem in outcome.blocked:
             event.add_status(ops.BlockedStatus(problem))
-        if plan.path is DeliveryPath.WITHDRAWN:
+        if plan.withheld:  # Withdrawn, and the config wants PodDefaults somewhere.
             event.add_status(
                 ops.BlockedStatus(
                     f"PodDefaults withdrawn: run juju integrate {self.app.name}:"

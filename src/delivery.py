@@ -38,6 +38,8 @@ class DeliveryPlan:
     path: DeliveryPath
     manifests: tuple[dict[str, Any], ...]
     """The PodDefaults as applied directly or as sent to the dispatcher; none when withdrawn."""
+    withheld: int = 0
+    """How many rendered PodDefaults no path delivers (only when withdrawn)."""
 
     @property
     def applied_directly(self) -> tuple[dict[str, Any], ...]:
@@ -76,7 +78,7 @@ def plan_delivery(
     if path is DeliveryPath.RESOURCE_DISPATCHER:
         return DeliveryPlan(path, tuple(dispatcher_manifests(pod_defaults)))
     if path is DeliveryPath.WITHDRAWN:
-        return DeliveryPlan(path, ())
+        return DeliveryPlan(path, (), withheld=len(tuple(pod_defaults)))
     return DeliveryPlan(path, tuple(pod_defaults))
 
 

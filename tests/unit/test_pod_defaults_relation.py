@@ -182,6 +182,17 @@ def test_relation_broken_with_dispatcher_only_delivery_withdraws_and_blocks(
     assert "workflowDefaults" in cluster.find("ConfigMap", MODEL)[ARGO_CONFIGMAP]["data"]
 
 
+def test_dispatcher_only_delivery_without_poddefaults_to_deliver_is_not_blocked(ctx):
+    config = {"pod-defaults-delivery": "resource-dispatcher", "spot-workloads": "pipelines"}
+
+    out = ctx.run(ctx.on.config_changed(), leader_state(**config))
+
+    assert out.unit_status == testing.ActiveStatus(
+        "spot: pipelines · require · retry 5×5m on evictions"
+        " · withdrawn (pod-defaults-delivery=resource-dispatcher, no relation)"
+    )
+
+
 def test_dispatcher_only_delivery_withdraws_directly_applied_poddefaults(ctx, cluster):
     direct = ctx.run(ctx.on.config_changed(), leader_state())
 
