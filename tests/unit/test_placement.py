@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,9 +138,7 @@ def test_ages_read_like_kubectl(seconds, shown):
 
 def test_stuck_pod_that_tolerates_spot_is_told_no_spot_node_fits():
     stuck = aks_pods()["etl-pipeline-m4v7z-3312094471"]
-    tolerating = PodFacts(
-        **{**stuck.__dict__, "tolerations": (Toleration(**SPOT_TAINT.toleration()),)}
-    )
+    tolerating = replace(stuck, tolerations=(Toleration(**SPOT_TAINT.toleration()),))
     assert "no spot node fits: 0/4 nodes are available" in report(pods=[tolerating]).table()
 
 
@@ -489,5 +488,5 @@ def test_verdicts_are_the_documented_ones():
     ],
 )
 def test_pods_that_belong_to_their_spot_node_are_not_at_risk(pod, verdict):
-    on_spot = PodFacts(**{**pod.__dict__, "node_name": "aks-spotpool-42316583-vmss000000"})
+    on_spot = replace(pod, node_name="aks-spotpool-42316583-vmss000000")
     assert rows(report(pods=[on_spot]))[pod.name]["verdict"] == verdict
