@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 
 import yaml
 from lightkube import Client
 from lightkube.models.core_v1 import PodSpec, Toleration
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.core_v1 import Pod
 from ops import testing
 
 from charm import KubeflowSpotCharm
@@ -29,13 +27,13 @@ from localcluster.seed import (
     PROFILE_NAMESPACE,
     REGULAR_POOL,
     cordon,
-    unschedulable_message,
+    wait_until_decided,
 )
 from localcluster.session import run_seeded
 from placement import join_report
 from tests.charm_context import APP, charm_context
 
-PLACEMENT_TIMEOUT = 30.0
+TIMEOUT = 30.0
 PodBuilder = Callable[[str, str], Pod]
 
 
@@ -81,7 +79,7 @@ def run(client: Client) -> None:
         ("lab-0", kubeflow_pods.notebook),
         ("sklearn-iris-predictor-7d9f", kubeflow_pods.kserve_predictor),
     ]
-    wait_for_scheduler(client, create_workloads(client, first))
+    wait_until_decided(client, PROFILE_NAMESPACE, create_workloads(client, first), TIMEOUT)
 
     heading(f"on-demand pool {REGULAR_POOL} full (cordoned), more workloads arrive")
     cordon(client, REGULAR_POOL)
@@ -93,7 +91,7 @@ def run(client: Client) -> None:
         # required spot affinity: the step can go nowhere.
         ("etl-pipeline-m4v7z-3312", lambda n, ns: _untolerated(step(n, ns))),
     ]
-    wait_for_scheduler(client, create_workloads(client, second))
+    wait_until_decided(client, PROFILE_NAMESPACE, create_workloads(client, second), TIMEOUT)
 
     heading(f"juju run {APP}/0 report-placement namespace={PROFILE_NAMESPACE}")
     ctx.run(ctx.on.action("report-placement", params={"namespace": PROFILE_NAMESPACE}), state)
@@ -130,29 +128,9 @@ def create_workloads(client: Client, builders: Sequence[tuple[str, PodBuilder]])
     return [name for name, _ in builders]
 
 
-def wait_for_scheduler(client: Client, names: list[str]) -> None:
-    """Wait until the scheduler has bound each pod or given up on it."""
-    deadline = time.monotonic() + PLACEMENT_TIMEOUT
-    while time.monotonic() < deadline:
-        pods = [client.get(Pod, name, namespace=PROFILE_NAMESPACE) for name in names]
-        if all(map(_decided, pods)):
-            return
-        time.sleep(0.2)
-
-
 def _untolerated(pod: Pod) -> Pod:
     _spec(pod).tolerations = [Toleration(key="example.com/gpu", operator="Exists")]
     return pod
-
-
-def _decided(pod: Pod) -> bool:
-    """Tell whether the scheduler has bound the pod or found no node for it."""
-    return bool(_spec(pod).nodeName) or unschedulable_message(pod) is not None
-
-
-def _meta(obj: Pod | Node) -> ObjectMeta:
-    assert obj.metadata is not None  # The API server always returns metadata.
-    return obj.metadata
 
 
 def _spec(pod: Pod) -> PodSpec:

@@ -235,6 +235,23 @@ def wait_for_unschedulable(
         time.sleep(_POLL_SECONDS)
 
 
+def decided(pod: Pod) -> bool:
+    """Tell whether the scheduler has bound the pod or given up on it."""
+    return bool(pod.spec and pod.spec.nodeName) or unschedulable_message(pod) is not None
+
+
+def wait_until_decided(
+    client: Client, namespace: str, names: list[str], timeout: float
+) -> dict[str, Pod]:
+    """Return the pods once the scheduler has decided each, or as they are after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = {name: client.get(Pod, name, namespace=namespace) for name in names}
+        if all(map(decided, pods.values())) or time.monotonic() >= deadline:
+            return pods
+        time.sleep(_POLL_SECONDS)
+
+
 def delete_pods(client: Client, namespace: str) -> None:
     """Delete every pod of ``namespace`` now: without a kubelet a graceful delete never ends."""
     for pod in client.list(Pod, namespace=namespace):

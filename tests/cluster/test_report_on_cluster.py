@@ -8,7 +8,6 @@ from the API server) and which class the test created it as, independently of th
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +23,9 @@ from localcluster.seed import (
     REGULAR_POOL,
     SPOT_POOL,
     cordon,
+    decided,
     uncordon,
-    unschedulable_message,
+    wait_until_decided,
 )
 from tests.cluster.charm_on_cluster import reconcile, workflow_defaults
 
@@ -49,22 +49,6 @@ def pod_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for node, rows in nodes.items()
         for row in rows
     }
-
-
-def wait_until_decided(client: Client, namespace: str, names: list[str]) -> dict[str, Pod]:
-    """Wait until the scheduler has bound each pod or given up on it; return the pods."""
-    deadline = time.monotonic() + DECIDE_TIMEOUT
-    while True:
-        pods = {name: client.get(Pod, name, namespace=namespace) for name in names}
-        undecided = [
-            name
-            for name, pod in pods.items()
-            if not pod.spec.nodeName and unschedulable_message(pod) is None
-        ]
-        if not undecided or time.monotonic() > deadline:
-            assert not undecided, f"the scheduler decided nothing for {undecided}"
-            return pods
-        time.sleep(0.2)
 
 
 def expected_verdict(workload: str, pool: str | None, stuck: bool) -> str:
@@ -104,11 +88,15 @@ def test_report_counts_and_verdicts_match_the_schedulers_bindings(ctx, client, p
         "lab2-0": ("notebooks", kubeflow_pods.notebook),
     }
     create_all(client, profile_pods, first)
-    wait_until_decided(client, profile_pods, list(first))
+    placed = wait_until_decided(client, profile_pods, list(first), DECIDE_TIMEOUT)
+    assert all(map(decided, placed.values())), "the scheduler left a pod undecided"
     cordon(client, REGULAR_POOL)
     try:
         create_all(client, profile_pods, then_on_demand_full)
-        pods = wait_until_decided(client, profile_pods, [*first, *then_on_demand_full])
+        pods = wait_until_decided(
+            client, profile_pods, [*first, *then_on_demand_full], DECIDE_TIMEOUT
+        )
+        assert all(map(decided, pods.values())), "the scheduler left a pod undecided"
         results = run_report(ctx, namespace=profile_pods, format="json")
     finally:
         uncordon(client, REGULAR_POOL)
