@@ -147,12 +147,18 @@ class KubeflowSpotCharm(ops.CharmBase):
             ops.ActiveStatus(f"{config.summary()} · {plan.describe(outcome.namespaces)}")
         )
 
-    def _on_show_defaults_action(self, event: ops.ActionEvent) -> None:
-        params = event.load_params(ShowDefaultsParams, errors="fail")
+    def _config_or_fail(self, event: ops.ActionEvent) -> SpotConfig | None:
+        """Return the parsed config, or fail the action naming what is invalid."""
         try:
-            config = parse_config(self.config)
+            return parse_config(self.config)
         except ConfigError as error:
             event.fail(f"invalid config: {error}")
+            return None
+
+    def _on_show_defaults_action(self, event: ops.ActionEvent) -> None:
+        params = event.load_params(ShowDefaultsParams, errors="fail")
+        config = self._config_or_fail(event)
+        if config is None:
             return
         rendered = render(config, app=self.app.name)
         plan = self._delivery_plan(config, rendered)
@@ -168,10 +174,8 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def _on_report_placement_action(self, event: ops.ActionEvent) -> None:
         request = event.load_params(ReportRequest, errors="fail")
-        try:
-            config = parse_config(self.config)
-        except ConfigError as error:
-            event.fail(f"invalid config: {error}")
+        config = self._config_or_fail(event)
+        if config is None:
             return
         tally = PlacementTally(
             config,

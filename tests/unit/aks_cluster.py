@@ -13,6 +13,8 @@ from placement import NodeFacts, PodFacts
 from placement_reader import node_facts, pod_facts
 
 FIXTURE = Path(__file__).parent / "fixtures" / "aks_cluster.yaml"
+REPORTED_COUNTS = {"pods-total": 11, "pods-on-spot": 4, "missed": 2, "at-risk": 2, "stuck": 1}
+"""What report-placement counts on the fixture with the default config (finished pods left out)."""
 
 
 @cache
