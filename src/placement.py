@@ -263,13 +263,12 @@ def retry_attempt(pod: PodFacts) -> RetryAttempt | None:
 
 
 def verdict(
-    workload: WorkloadClass, node: NodeFacts | None, pod: PodFacts, config: SpotConfig
+    workload: WorkloadClass, kind: NodeType | None, pod: PodFacts, config: SpotConfig
 ) -> Verdict:
-    """Judge a pod's placement; `node` is the node it is bound to (None if that node is gone)."""
-    if not pod.node_name:
+    """Judge a pod's placement; `kind` is its node's type, None while it is not bound to one."""
+    if kind is None:
         stuck = unschedulable_message(pod) is not None and requires_spot(pod, config.profile)
         return Verdict.STUCK if stuck else Verdict.PENDING
-    kind = node_type(node, config.profile)
     if kind is NodeType.GONE:
         return Verdict.NODE_GONE
     if node_local(pod):
@@ -463,6 +462,7 @@ class PlacementTally:
         self.control_plane_namespaces = frozenset(control_plane_namespaces)
         self.keep_rows = keep_rows
         self.nodes: dict[str, NodeFacts] = {}
+        self.node_types: dict[str, NodeType] = {}
         self.by_class: defaultdict[WorkloadClass, Counts] = defaultdict(Counts)
         self.by_namespace: defaultdict[str, Counts] = defaultdict(Counts)
         self.rows: list[PodRow] = []
@@ -473,8 +473,9 @@ class PlacementTally:
         self._steps: dict[tuple[str, str, str], _StepAttempts] = {}
 
     def add_node(self, node: NodeFacts) -> None:
-        """Record a node; all nodes are added before the first pod."""
+        """Record a node and its type; all nodes are added before the first pod."""
         self.nodes[node.name] = node
+        self.node_types[node.name] = node_type(node, self.config.profile)
 
     def add_pod(self, pod: PodFacts) -> None:
         """Judge a pod and count it; finished pods count only toward evictions unless asked."""
@@ -483,9 +484,9 @@ class PlacementTally:
         if pod.finished_phase and not self.request.include_finished:
             return
         node = self.nodes.get(pod.node_name) if pod.node_name else None
-        judged = verdict(workload, node, pod, self.config)
+        kind = self.node_types.get(pod.node_name, NodeType.GONE) if pod.node_name else None
+        judged = verdict(workload, kind, pod, self.config)
         hours = run_hours(pod, self.now)
-        kind = node_type(node, self.config.profile) if pod.node_name else None
         for counts in (self.by_class[workload], self.by_namespace[pod.namespace]):
             counts.verdicts[judged] += 1
             if kind is NodeType.SPOT and not node_local(pod):
@@ -551,7 +552,7 @@ class PlacementReport:
             self.total.evictions += counts.evictions
             self.total.spot_hours += counts.spot_hours
             self.total.missed_hours += counts.missed_hours
-        types = [node_type(node, self.config.profile) for node in tally.nodes.values()]
+        types = list(tally.node_types.values())
         self.spot_nodes = types.count(NodeType.SPOT)
         self.on_demand_nodes = types.count(NodeType.ON_DEMAND)
 
@@ -714,7 +715,7 @@ class PlacementReport:
             "nodes": [
                 [
                     node.name,
-                    str(node_type(node, self.config.profile)),
+                    str(tally.node_types[node.name]),
                     node_pool(node, self.config.profile),
                     node.unschedulable,
                     eviction_taint(node),
