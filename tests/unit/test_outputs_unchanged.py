@@ -1,0 +1,129 @@
+"""`show-defaults` and `report-placement` print exactly what they printed before the refactor.
+
+The files under golden/ were written once, by the code of main before issue 10's refactor
+(commit d4c18d5), from the unit fixtures below; nothing in the repository rewrites them. Each
+output is compared with its file character for character, so a refactor that changes one byte
+of an output, a key, a number's type or the order of keys fails here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from placement import PlacementTally, ReportRequest, split_report
+from spot_config import SpotConfig
+from tests.charm_context import charm_context
+from tests.unit.aks_cluster import aks_nodes, aks_pods
+from tests.unit.conftest import MODEL, leader_state
+from tests.unit.test_placement import kfp_step
+from tests.unit.test_spot_config import parse
+from workloads import CONTROL_PLANE_NAMESPACES
+
+GOLDEN = Path(__file__).parent / "golden"
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+SHOW_DEFAULTS_CONFIGS: dict[str, dict[str, object]] = {
+    "default": {},
+    "gke-prefer-errors-argo34": {
+        "spot-profile": "gke",
+        "spot-placement": "prefer",
+        "spot-workloads": "pipelines,batch",
+        "retry-on": "errors",
+        "retry-backoff-factor": 2,
+        "retry-max-duration": "2h",
+        "argo-version": "3.4",
+    },
+    "eks-tolerate-all": {
+        "spot-profile": "eks",
+        "spot-placement": "tolerate",
+        "retry-on": "all",
+        "spot-workloads": "training,hpo,batch",
+    },
+    "no-retry-withdrawn": {"retry-limit": 0, "pod-defaults-delivery": "resource-dispatcher"},
+}
+
+
+def show_defaults(config: dict[str, object], fmt: str) -> str:
+    ctx = charm_context()
+    ctx.run(ctx.on.action("show-defaults", params={"format": fmt}), leader_state(**config))
+    return json.dumps(ctx.action_results, indent=2, ensure_ascii=False) + "\n"
+
+
+def _report(pods: list | None = None, config: SpotConfig | None = None, **params: object):
+    request = ReportRequest(**params)  # type: ignore[arg-type]
+    tally = PlacementTally(
+        config or parse(),
+        request,
+        now=NOW,
+        control_plane_namespaces=CONTROL_PLANE_NAMESPACES | {MODEL},
+        keep_rows=request.format != "table",
+    )
+    for node in aks_nodes():
+        tally.add_node(node)
+    for pod in aks_pods().values() if pods is None else pods:
+        tally.add_pod(pod)
+    return tally.finish()
+
+
+def report_results(**params: object) -> str:
+    """Return every action result, `report` (split) included, as the action sets them."""
+    finished = _report(**params)
+    results = {**finished.results(), **split_report(finished.report())}
+    return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+
+
+def report_text(config: SpotConfig | None = None, **params: object) -> str:
+    return _report(config=config, **params).report()
+
+
+def split_digest(fmt: str) -> str:
+    """Return each part of a report too long for one result: its key, length and sha256."""
+    finished = _report(pods=[kfp_step(i) for i in range(3_000)], format=fmt)
+    parts = {
+        key: value
+        if key == "report-parts"
+        else {"chars": len(str(value)), "sha256": hashlib.sha256(str(value).encode()).hexdigest()}
+        for key, value in split_report(finished.report()).items()
+    }
+    return json.dumps(parts, indent=2) + "\n"
+
+
+CASES: dict[str, Callable[[], str]] = {
+    **{
+        f"show-defaults.{name}.{fmt}.json": (lambda c=config, f=fmt: show_defaults(c, f))
+        for name, config in SHOW_DEFAULTS_CONFIGS.items()
+        for fmt in ("yaml", "json")
+    },
+    "report-placement.table.txt": lambda: report_text(),
+    "report-placement.table-finished.txt": lambda: report_text(
+        include_finished=True, spot_discount=0.9
+    ),
+    "report-placement.table-retry-on-errors.txt": lambda: report_text(
+        config=parse(retry_on="errors"), include_finished=True
+    ),
+    "report-placement.json": lambda: report_text(format="json"),
+    "report-placement.yaml": lambda: report_text(format="yaml"),
+    "report-placement.admin-notebooks.json": lambda: report_text(
+        format="json", namespace="admin", selector="notebook-name", include_finished=True
+    ),
+    "report-placement.results.table.json": lambda: report_results(),
+    "report-placement.results.json.json": lambda: report_results(format="json"),
+    "report-placement.results.yaml.json": lambda: report_results(format="yaml"),
+    "report-placement.split.json.json": lambda: split_digest("json"),
+    "report-placement.split.yaml.json": lambda: split_digest("yaml"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_output_is_byte_identical_to_before_the_refactor(name):
+    assert CASES[name]() == (GOLDEN / name).read_text(encoding="utf-8")
+
+
+def test_every_golden_file_is_compared():
+    assert sorted(path.name for path in GOLDEN.iterdir()) == sorted(CASES)
