@@ -1,7 +1,7 @@
 """Benchmark `report-placement` on 10,000 pods and 500 nodes: time, requests, result sizes.
 
 Runs the charm's action through ops.testing with a real lightkube client against the paginating
-API stand-in of tests/paged_apiserver.py, once per format, and prints what it measured.
+API stand-in of localcluster/paged_apiserver.py, once per format, and prints what it measured.
 Run with `make bench`.
 """
 
@@ -15,9 +15,9 @@ import time
 from ops import testing
 
 from charm import KubeflowSpotCharm
-from placement import join_report
-from tests.charm_context import charm_context
-from tests.paged_apiserver import NODES, PODS, serving
+from localcluster.charm_context import charm_context
+from localcluster.paged_apiserver import NODES, PODS, serving
+from placement.action_results import join_report
 
 RUNS = 3
 

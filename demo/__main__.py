@@ -22,6 +22,7 @@ from ops import testing
 
 from charm import KubeflowSpotCharm
 from localcluster import kubeflow_pods
+from localcluster.charm_context import APP, charm_context
 from localcluster.seed import (
     KUBEFLOW_NAMESPACE,
     PROFILE_NAMESPACE,
@@ -30,8 +31,7 @@ from localcluster.seed import (
     wait_until_decided,
 )
 from localcluster.session import run_seeded
-from placement import join_report
-from tests.charm_context import APP, charm_context
+from placement.action_results import join_report
 
 TIMEOUT = 30.0
 PodBuilder = Callable[[str, str], Pod]

@@ -17,8 +17,8 @@ from lightkube.models.core_v1 import Affinity, Container, PodSpec, ResourceRequi
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
-from cluster import PodDefault
-from workloads import LabelSelector
+from applier import PodDefault
+from label_selectors import LabelSelector
 
 KFP_V2_STEP_LABELS = {
     "workflows.argoproj.io/completed": "false",

@@ -17,9 +17,9 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod, ServiceAccount
 
-import placement
 from localcluster.upstream import argo_workflow_crd_path, poddefault_crd_path
-from placement_reader import pod_facts
+from placement import facts
+from placement.reader import pod_facts
 
 AGENTPOOL_LABEL = "kubernetes.azure.com/agentpool"
 SPOT_LABEL = "kubernetes.azure.com/scalesetpriority"
@@ -217,7 +217,7 @@ def wait_for_binding(client: Client, namespace: str, name: str, timeout: float) 
 
 def unschedulable_message(pod: Pod) -> str | None:
     """Return the scheduler's reason for not placing the pod, or None if it has not given up."""
-    return placement.unschedulable_message(pod_facts(pod))
+    return facts.unschedulable_message(pod_facts(pod))
 
 
 def wait_for_unschedulable(

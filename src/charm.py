@@ -4,27 +4,30 @@
 
 """Juju glue for kubeflow-spot: events in, one reconcile, status from one collect-status handler.
 
-Config parsing lives in `spot_config`, rendering in `render`, and every cluster write in
-`cluster`; this module only wires them to Juju events.
+Config parsing lives in `spot_config`, rendering in `render`, every cluster write in `applier`,
+the delivery decision in `delivery`, the actions' outputs in `show_defaults` and `placement`;
+this module only wires them to Juju events.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import ops
-import yaml
 from lightkube import Client
 
-from cluster import WORKFLOW_DEFAULTS_KEY, ApplyOutcome, SpotDefaultsApplier
-from delivery import DeliveryPath, DeliveryPlan, plan_delivery
+from applier import ApplyOutcome, SpotDefaultsApplier
+from delivery import DeliveryPlan, plan_delivery
+from identity import MANAGER
 from manifests_requirer import ManifestsRequirer
-from placement import PlacementTally, ReportRequest, ReportTooLargeError, split_report
-from placement_reader import PlacementReadError, read_placement
-from render import MANAGER, RenderedDefaults, render
+from placement.action_results import ReportTooLargeError
+from placement.reader import PlacementReadError, read_placement
+from placement.report import action_results
+from placement.request import ReportRequest
+from placement.tally import PlacementTally
+from render import RenderedDefaults, render
+from show_defaults import ShowDefaultsParams, show_defaults_results
 from spot_config import ConfigError, SpotConfig, parse_config
 from workloads import CONTROL_PLANE_NAMESPACES
 
@@ -32,18 +35,6 @@ logger = logging.getLogger(__name__)
 
 POD_DEFAULTS_RELATION = "pod-defaults"
 """Relation to resource-dispatcher (interface kubernetes_manifest); must match charmcraft.yaml."""
-
-
-@dataclass(frozen=True)
-class ShowDefaultsParams:
-    """Params of the `show-defaults` action."""
-
-    format: str = "yaml"
-
-    def __post_init__(self) -> None:
-        """Reject formats other than yaml and json before any work is done."""
-        if self.format not in ("yaml", "json"):
-            raise ValueError(f"format={self.format!r} is invalid: one of yaml, json")
 
 
 class KubeflowSpotCharm(ops.CharmBase):
@@ -93,8 +84,9 @@ class KubeflowSpotCharm(ops.CharmBase):
         if plan.sent_to_dispatcher is not None:
             self._dispatcher.send(plan.sent_to_dispatcher)
         # Not delivered directly means none of ours directly: the applier prunes them.
-        direct = replace(rendered, pod_defaults=plan.applied_directly)
-        self._outcome = self._applier().apply(direct, config.argo_configmap)
+        self._outcome = self._applier().apply(
+            plan.applied_directly, rendered.workflow_defaults, config.argo_configmap
+        )
         self._plan = plan
 
     def _on_dispatcher_relation_broken(self, event: ops.RelationBrokenEvent) -> None:
@@ -162,14 +154,10 @@ class KubeflowSpotCharm(ops.CharmBase):
             return
         rendered = render(config, app=self.app.name)
         plan = self._delivery_plan(config, rendered)
-        document = _defaults_document(rendered, plan, config, namespace=self.model.name)
         event.set_results(
-            {
-                "summary": config.summary(),
-                "delivery": plan.describe(),
-                "notes": "\n".join(rendered.notes),
-                "defaults": _dump(document, params.format),
-            }
+            show_defaults_results(
+                rendered, plan, config, namespace=self.model.name, fmt=params.format
+            )
         )
 
     def _on_report_placement_action(self, event: ops.ActionEvent) -> None:
@@ -182,60 +170,12 @@ class KubeflowSpotCharm(ops.CharmBase):
             request,
             now=datetime.now(UTC),
             control_plane_namespaces=CONTROL_PLANE_NAMESPACES | {self.model.name},
-            keep_rows=request.format != "table",
         )
         try:
-            read_placement(self.lightkube_client, tally, app=self.app.name)
-            report = tally.finish()
-            event.set_results({**report.results(), **split_report(report.report())})
+            read_placement(self.lightkube_client, request, tally, app=self.app.name)
+            event.set_results(action_results(tally.finish()))
         except (PlacementReadError, ReportTooLargeError) as error:
             event.fail(str(error))
-
-
-_TARGET_NAMESPACES = {
-    DeliveryPath.DIRECT: "every namespace labelled app.kubernetes.io/part-of=kubeflow-profile",
-    DeliveryPath.RESOURCE_DISPATCHER: (
-        "every namespace resource-dispatcher targets (by default those labelled"
-        " user.kubeflow.org/enabled=true)"
-    ),
-    DeliveryPath.WITHDRAWN: "none",
-}
-
-
-def _defaults_document(
-    rendered: RenderedDefaults, plan: DeliveryPlan, config: SpotConfig, namespace: str
-) -> dict[str, object]:
-    """Describe what the charm applies, in the shape `show-defaults` prints."""
-    return {
-        "podDefaults": {
-            "delivery": plan.describe(),
-            "namespaces": _TARGET_NAMESPACES[plan.path],
-            "manifests": list(plan.manifests),
-        },
-        "argo": {
-            "configMap": f"{namespace}/{config.argo_configmap}",
-            "key": WORKFLOW_DEFAULTS_KEY,
-            "value": rendered.workflow_defaults,
-        },
-    }
-
-
-def _dump(document: dict[str, object], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(document, indent=2)
-    return yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False)
-
-
-class _LiteralDumper(yaml.SafeDumper):
-    """Dumps multi-line strings as YAML literal blocks, so the Argo document reads as written."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_LiteralDumper.add_representer(str, _represent_str)
 
 
 if __name__ == "__main__":  # pragma: nocover

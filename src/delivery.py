@@ -1,7 +1,7 @@
 """Decide how PodDefaults reach the profile namespaces, and what resource-dispatcher receives.
 
 There are two paths. Directly, the charm applies each PodDefault into every profile namespace
-itself (`cluster.SpotDefaultsApplier`). Through Charmed Kubeflow's resource-dispatcher, the
+itself (`applier.SpotDefaultsApplier`). Through Charmed Kubeflow's resource-dispatcher, the
 charm hands the manifests over the `pod-defaults` relation and the dispatcher copies them into
 every profile namespace, including ones created later. This module holds the decisions, pure;
 `manifests_requirer` speaks the relation's protocol. It imports neither ops nor lightkube.
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from render import MANAGED_BY_LABEL
+from identity import MANAGED_BY_LABEL
 from spot_config import PodDefaultsDelivery
 
 DISPATCHER_MANAGER = "resource-dispatcher"

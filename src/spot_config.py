@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import TypeVar
 
-from workloads import (
-    DNS_SUBDOMAIN_RE,
-    LABEL_VALUE_RE,
-    NEVER_ELIGIBLE,
-    QUALIFIED_NAME_RE,
-    SPOT_ELIGIBLE,
-    WorkloadClass,
-    parse_workload_list,
+import yaml
+
+from label_selectors import DNS_SUBDOMAIN_RE, LABEL_VALUE_RE, QUALIFIED_NAME_RE
+from spot_profiles import (
+    AKS,
+    CUSTOM_PROFILE,
+    PROFILES,
+    TAINT_EFFECTS,
+    NodeLabel,
+    SpotProfile,
+    Taint,
 )
+from workloads import NEVER_ELIGIBLE, SPOT_ELIGIBLE, WorkloadClass, parse_workload_list
+
+CONFIG_YAML = Path(__file__).resolve().parent.parent / "config.yaml"
+"""The charm's option declarations, at the charm's root next to `src/`."""
 
 
 class Placement(enum.StrEnum):
@@ -49,7 +58,6 @@ class RetryOn(enum.StrEnum):
     ALL = "all"
 
 
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 SUPPORTED_ARGO_VERSIONS = ("3.4", "3.5", "3.6", "3.7", "4.0")
 MAX_RETRY_LIMIT = 20
 MAX_BACKOFF_FACTOR = 10
@@ -57,92 +65,11 @@ MAX_BACKOFF_SECONDS = 24 * 3600
 MAX_RETRY_WINDOW_SECONDS = 7 * 24 * 3600
 
 
-@dataclass(frozen=True)
-class NodeLabel:
-    """A `key=value` node label."""
-
-    key: str
-    value: str
-
-    def __str__(self) -> str:
-        """Return the label as `key=value`."""
-        return f"{self.key}={self.value}"
-
-
-@dataclass(frozen=True)
-class Taint:
-    """A node taint `key=value:Effect` (the value may be empty)."""
-
-    key: str
-    value: str
-    effect: str
-
-    def __str__(self) -> str:
-        """Return the taint in kubectl's `key=value:Effect` form."""
-        return (
-            f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
-        )
-
-    def toleration(self) -> dict[str, str]:
-        """Return the one toleration that lets a pod onto nodes with this taint."""
-        if not self.value:
-            return {"key": self.key, "operator": "Exists", "effect": self.effect}
-        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
-
-
-@dataclass(frozen=True)
-class SpotProfile:
-    """How spot nodes are recognised on one platform."""
-
-    name: str
-    label: NodeLabel
-    """The label that spot node affinity selects on."""
-    taint: Taint | None
-    """The taint spot nodes carry, or None when the platform does not taint them."""
-    also_spot: tuple[NodeLabel, ...] = ()
-    """Further labels that mark a node as spot when detecting spot nodes."""
-    pool_label: str | None = None
-    """The node label naming the node pool, for reports."""
-
-    def spot_labels(self) -> tuple[NodeLabel, ...]:
-        """Return every label that marks a node as spot, the affinity label first."""
-        return (self.label, *self.also_spot)
-
-    def is_spot_node(self, labels: Mapping[str, str], taint_keys: Iterable[str] = ()) -> bool:
-        """Tell whether a node with these labels and taint keys is a spot node."""
-        if any(labels.get(label.key) == label.value for label in self.spot_labels()):
-            return True
-        return self.taint is not None and self.taint.key in taint_keys
-
-
-AKS = SpotProfile(
-    name="aks",
-    label=NodeLabel("kubernetes.azure.com/scalesetpriority", "spot"),
-    taint=Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"),
-    # AKS marks `scalesetpriority` deprecated in favour of `priority`; nodes carry both today.
-    also_spot=(NodeLabel("kubernetes.azure.com/priority", "spot"),),
-    pool_label="kubernetes.azure.com/agentpool",
-)
-EKS = SpotProfile(
-    name="eks",
-    label=NodeLabel("eks.amazonaws.com/capacityType", "SPOT"),
-    taint=None,
-    pool_label="eks.amazonaws.com/nodegroup",
-)
-GKE = SpotProfile(
-    name="gke",
-    label=NodeLabel("cloud.google.com/gke-spot", "true"),
-    taint=Taint("cloud.google.com/gke-spot", "true", "NoSchedule"),
-    pool_label="cloud.google.com/gke-nodepool",
-)
-KARPENTER = SpotProfile(
-    name="karpenter",
-    label=NodeLabel("karpenter.sh/capacity-type", "spot"),
-    taint=None,
-    pool_label="karpenter.sh/nodepool",
-)
-PROFILES: dict[str, SpotProfile] = {p.name: p for p in (AKS, EKS, GKE, KARPENTER)}
-CUSTOM_PROFILE = "custom"
+@cache
+def config_defaults() -> dict[str, object]:
+    """Return each option's default as config.yaml declares it, the one place defaults live."""
+    options = yaml.safe_load(CONFIG_YAML.read_text())["options"]
+    return {name: option["default"] for name, option in options.items()}
 
 
 @dataclass(frozen=True)
@@ -269,7 +196,9 @@ class _Parser:
         value = self._options.get(option, "")
         return value.strip() if isinstance(value, str) else str(value)
 
-    def _int(self, option: str, low: int, high: int, default: int) -> int:
+    def _int(self, option: str, low: int, high: int) -> int:
+        default = config_defaults()[option]
+        assert isinstance(default, int)  # config.yaml declares these options as int.
         value = self._options.get(option, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             self._invalid(option, f"an integer from {low} to {high}")
@@ -360,12 +289,12 @@ class _Parser:
         return True, Taint(key, value, effect)
 
     def retry(self) -> RetryPolicy:
-        limit = self._int("retry-limit", 0, MAX_RETRY_LIMIT, default=5)
-        factor = self._int("retry-backoff-factor", 1, MAX_BACKOFF_FACTOR, default=1)
-        backoff = self._duration("retry-backoff", MAX_BACKOFF_SECONDS, default="5m")
+        limit = self._int("retry-limit", 0, MAX_RETRY_LIMIT)
+        factor = self._int("retry-backoff-factor", 1, MAX_BACKOFF_FACTOR)
+        backoff = self._duration("retry-backoff", MAX_BACKOFF_SECONDS)
         max_duration = self._str("retry-max-duration") or None
         if max_duration is not None:
-            window = self._duration("retry-max-duration", MAX_RETRY_WINDOW_SECONDS, default="")
+            window = self._duration("retry-max-duration", MAX_RETRY_WINDOW_SECONDS)
             # Argo stops retrying when the next wait would pass the window; a window shorter than
             # the first wait would silently disable every retry.
             if window and duration_seconds(window) <= duration_seconds(backoff):
@@ -376,7 +305,7 @@ class _Parser:
         on = self.choice("retry-on", RetryOn)
         return RetryPolicy(limit, backoff, factor, max_duration, on)
 
-    def _duration(self, option: str, max_seconds: int, default: str) -> str:
+    def _duration(self, option: str, max_seconds: int) -> str:
         raw = self._str(option)
         try:
             seconds = duration_seconds(raw)
@@ -387,7 +316,7 @@ class _Parser:
             self._invalid(
                 option, f"a Go duration such as 30s, 5m or 1h30m, above 0 and at most {limit}"
             )
-            return default
+            return str(config_defaults()[option])
         return raw
 
     def argo_version(self) -> str:

@@ -127,6 +127,10 @@ def test_every_source_and_template_is_packed_without_bytecode(charm_file):
     }
 
     assert expected <= names
+    # Exactly the tree: packages such as src/placement/ included, no module left from an old
+    # layout.
+    assert {n for n in names if n.startswith(("src/", "templates/"))} == expected
+    assert "src/placement/__init__.py" in expected
     assert not [n for n in names if n.endswith(".pyc") or n.startswith("venv/bin/")]
 
 

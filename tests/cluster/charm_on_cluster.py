@@ -7,7 +7,7 @@ from lightkube import Client
 from lightkube.resources.core_v1 import ConfigMap
 from ops import testing
 
-from cluster import PodDefault
+from applier import PodDefault
 from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE
 
 ARGO_CONTROLLER_KEYS = {"artifactRepository", "executor", "metricsConfig"}

@@ -17,6 +17,7 @@ from lightkube import Client
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from localcluster.charm_context import charm_context
 from localcluster.harness import ControlPlane
 from localcluster.seed import (
     KUBEFLOW_NAMESPACE,
@@ -24,7 +25,6 @@ from localcluster.seed import (
     delete_pods,
     seed_aks_kubeflow,
 )
-from tests.charm_context import charm_context
 
 CLUSTER_TESTS = Path(__file__).parent
 SKIP_VARIABLE = "KUBEFLOW_SPOT_SKIP_CLUSTER"

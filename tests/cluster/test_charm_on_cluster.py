@@ -12,7 +12,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 from ops import testing
 
-from cluster import PodDefault
+from applier import PodDefault
 from localcluster import kubeflow_pods
 from localcluster.seed import ARGO_CONFIGMAP, ARGO_FIELD_MANAGER, KUBEFLOW_NAMESPACE
 from tests.cluster.charm_on_cluster import (

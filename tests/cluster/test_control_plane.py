@@ -23,7 +23,7 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod
 
-from cluster import PodDefault
+from applier import PodDefault
 from localcluster.seed import (
     AGENTPOOL_LABEL,
     ARGO_CONFIGMAP,

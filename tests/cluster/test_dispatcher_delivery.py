@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from lightkube import Client
 
-from cluster import PodDefault
+from applier import PodDefault
 from tests.cluster.charm_on_cluster import argo_configmap, poddefaults, reconcile
 from tests.resource_dispatcher import ResourceDispatcher, render_as_dispatcher
 

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from lightkube.resources.core_v1 import Node, Pod
 
-from placement import NodeFacts, PodFacts
-from placement_reader import node_facts, pod_facts
+from placement.facts import NodeFacts, PodFacts
+from placement.reader import node_facts, pod_facts
 
 FIXTURE = Path(__file__).parent / "fixtures" / "aks_cluster.yaml"
 REPORTED_COUNTS = {"pods-total": 11, "pods-on-spot": 4, "missed": 2, "at-risk": 2, "stuck": 1}

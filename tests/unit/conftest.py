@@ -6,17 +6,9 @@ import pytest
 from ops import testing
 
 from charm import KubeflowSpotCharm
-from tests.charm_context import charm_context
+from localcluster.charm_context import charm_context
 from tests.unit.fake_k8s import FakeCluster, configmap_owned_by
-
-MODEL = "kubeflow"
-ARGO_CONFIGMAP = "argo-workflow-controller-configmap"
-ARGO_CONTROLLER_DATA = {
-    "artifactRepository": "s3:\n  bucket: mlpipeline\n  endpoint: minio.kubeflow:9000\n",
-    "executor": "imagePullPolicy: IfNotPresent\n",
-    "metricsConfig": "secure: false\n",
-}
-PROFILES = ("admin", "data-science")
+from tests.unit.shared import ARGO_CONFIGMAP, ARGO_CONTROLLER_DATA, MODEL, PROFILES
 
 
 @pytest.fixture
@@ -48,8 +40,3 @@ def ctx(cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> testing.Contex
     """Return a Context for the charm, its lightkube seam answered by the fake cluster."""
     monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: cluster)
     return charm_context()
-
-
-def leader_state(**config: object) -> testing.State:
-    """Return the state of a leader unit in the `kubeflow` model with these config options."""
-    return testing.State(leader=True, config=config, model=testing.Model(name=MODEL))

@@ -17,7 +17,7 @@ from lightkube import ALL_NS, ApiError
 from lightkube.core.selector import build_selector
 from lightkube.models.meta_v1 import Status
 
-from workloads import parse_label_selector
+from label_selectors import parse_label_selector
 
 
 def api_error(code: int, message: str = "") -> ApiError:

@@ -10,10 +10,15 @@ from lightkube import ConfigError
 from ops import testing
 
 from charm import KubeflowSpotCharm
-from tests.unit.conftest import ARGO_CONFIGMAP, ARGO_CONTROLLER_DATA, MODEL, PROFILES, leader_state
 from tests.unit.fake_k8s import FakeCluster, configmap_owned_by
-
-DEFAULT_SUMMARY = "spot: pipelines,training,hpo · require · retry 5×5m on evictions"
+from tests.unit.shared import (
+    ARGO_CONFIGMAP,
+    ARGO_CONTROLLER_DATA,
+    DEFAULT_SUMMARY,
+    MODEL,
+    PROFILES,
+    leader_state,
+)
 
 
 def poddefault_names(cluster: FakeCluster, namespace: str) -> set[str]:

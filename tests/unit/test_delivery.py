@@ -12,8 +12,7 @@ from delivery import DeliveryPath, choose_path, dispatcher_manifests, plan_deliv
 from render import render
 from spot_config import PodDefaultsDelivery
 from tests.resource_dispatcher import render_as_dispatcher
-from tests.unit.test_render import _parse_valid, valid_options
-from tests.unit.test_spot_config import parse
+from tests.unit.shared import parse, parse_valid, valid_options
 
 AUTO = PodDefaultsDelivery.AUTO
 DISPATCHER_ONLY = PodDefaultsDelivery.RESOURCE_DISPATCHER
@@ -96,7 +95,7 @@ _app_names = st.from_regex(r"\A[a-z][a-z0-9]{0,8}(-[a-z][a-z0-9]{0,8}){0,2}\Z")
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(options=valid_options, app=_app_names)
 def test_no_valid_config_sends_the_dispatcher_a_jinja_marker(options, app):
-    sent = dispatcher_manifests(render(_parse_valid(options), app=app).pod_defaults)
+    sent = dispatcher_manifests(render(parse_valid(options), app=app).pod_defaults)
 
     text = json.dumps(sent)
     assert not any(marker in text for marker in ("{{", "{%", "{#"))

@@ -11,22 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from placement import PlacementTally, ReportRequest, split_report
+from localcluster.charm_context import charm_context
+from placement.action_results import split_report
+from placement.report import action_results, report
+from placement.request import ReportRequest
+from placement.tally import PlacementTally
 from spot_config import SpotConfig
-from tests.charm_context import charm_context
 from tests.unit.aks_cluster import aks_nodes, aks_pods
-from tests.unit.conftest import MODEL, leader_state
-from tests.unit.test_placement import kfp_step
-from tests.unit.test_spot_config import parse
+from tests.unit.shared import MODEL, NOW, kfp_step, leader_state, parse
 from workloads import CONTROL_PLANE_NAMESPACES
 
 GOLDEN = Path(__file__).parent / "golden"
-NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 
 SHOW_DEFAULTS_CONFIGS: dict[str, dict[str, object]] = {
     "default": {},
@@ -62,7 +61,6 @@ def _report(pods: list | None = None, config: SpotConfig | None = None, **params
         request,
         now=NOW,
         control_plane_namespaces=CONTROL_PLANE_NAMESPACES | {MODEL},
-        keep_rows=request.format != "table",
     )
     for node in aks_nodes():
         tally.add_node(node)
@@ -73,13 +71,12 @@ def _report(pods: list | None = None, config: SpotConfig | None = None, **params
 
 def report_results(**params: object) -> str:
     """Return every action result, `report` (split) included, as the action sets them."""
-    finished = _report(**params)
-    results = {**finished.results(), **split_report(finished.report())}
+    results = action_results(_report(**params))
     return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
 
 
 def report_text(config: SpotConfig | None = None, **params: object) -> str:
-    return _report(config=config, **params).report()
+    return report(_report(config=config, **params))
 
 
 def split_digest(fmt: str) -> str:
@@ -89,7 +86,7 @@ def split_digest(fmt: str) -> str:
         key: value
         if key == "report-parts"
         else {"chars": len(str(value)), "sha256": hashlib.sha256(str(value).encode()).hexdigest()}
-        for key, value in split_report(finished.report()).items()
+        for key, value in split_report(report(finished)).items()
     }
     return json.dumps(parts, indent=2) + "\n"
 

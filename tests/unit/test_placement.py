@@ -4,39 +4,30 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import yaml
 
-from placement import (
+from label_selectors import SelectorRequirement
+from placement import report as output
+from placement.action_results import (
     RESULT_CHUNK_CHARS,
-    TABLE_POD_ROWS,
-    Condition,
-    NodeFacts,
-    NodeType,
-    PlacementReport,
-    PlacementTally,
-    PodFacts,
-    ReportRequest,
     ReportTooLargeError,
-    Toleration,
-    Verdict,
-    age,
-    eviction_signal,
     join_report,
-    node_type,
-    requires_spot,
-    retry_attempt,
     split_report,
 )
-from spot_config import AKS, EKS, SpotConfig, Taint
+from placement.facts import Condition, NodeFacts, PodFacts, age, eviction_signal, retry_attempt
+from placement.request import ReportRequest
+from placement.rules import NodeType, Verdict, node_type, requires_spot
+from placement.tally import TABLE_POD_ROWS, PlacementSummary, PlacementTally
+from spot_config import SpotConfig
+from spot_profiles import AKS, EKS, Taint, Toleration
 from tests.unit.aks_cluster import REPORTED_COUNTS, aks_nodes, aks_pods
-from tests.unit.test_spot_config import parse
-from workloads import CONTROL_PLANE_NAMESPACES, SelectorRequirement
+from tests.unit.shared import NOW, kfp_step, parse
+from workloads import CONTROL_PLANE_NAMESPACES
 
-NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 SPOT_TAINT = AKS.taint
 assert SPOT_TAINT is not None
 
@@ -46,7 +37,7 @@ def report(
     config: SpotConfig | None = None,
     nodes: list[NodeFacts] | None = None,
     **params: Any,
-) -> PlacementReport:
+) -> PlacementSummary:
     """Run the tally over the fixture cluster (or the given nodes and pods)."""
     tally = PlacementTally(
         config or parse(),
@@ -62,9 +53,9 @@ def report(
     return tally.finish()
 
 
-def rows(result: PlacementReport) -> dict[str, dict[str, Any]]:
+def rows(result: PlacementSummary) -> dict[str, dict[str, Any]]:
     """Return the json document's pod rows, by pod name, with their namespace and node."""
-    document = json.loads(json.dumps(result.document()))
+    document = json.loads(json.dumps(output.document(result)))
     columns = document["pod-columns"]
     return {
         row[0]: {"namespace": namespace, "node": node, **dict(zip(columns, row, strict=True))}
@@ -117,7 +108,7 @@ def test_a_pod_on_a_vanished_node_is_judged_node_gone():
 
 
 def test_the_table_names_the_pods_that_need_action_their_age_and_why():
-    table = report().table()
+    table = output.table(report())
     assert (
         "at-risk  admin/lab-0 (notebooks) for 24h, on spot node aks-spotpool-42316583-vmss000001:"
         " an eviction kills an interactive session and its unsaved work"
@@ -139,7 +130,7 @@ def test_ages_read_like_kubectl(seconds, shown):
 def test_stuck_pod_that_tolerates_spot_is_told_no_spot_node_fits():
     stuck = aks_pods()["etl-pipeline-m4v7z-3312094471"]
     tolerating = replace(stuck, tolerations=(Toleration(**SPOT_TAINT.toleration()),))
-    assert "no spot node fits: 0/4 nodes are available" in report(pods=[tolerating]).table()
+    assert "no spot node fits: 0/4 nodes are available" in output.table(report(pods=[tolerating]))
 
 
 def test_an_unschedulable_pod_that_does_not_require_spot_is_pending():
@@ -153,14 +144,14 @@ def test_an_unschedulable_pod_that_does_not_require_spot_is_pending():
 
 
 def test_counts_and_percentages_per_class():
-    results = report().results()
+    results = output.results(report())
     assert {key: results[key] for key in REPORTED_COUNTS} == REPORTED_COUNTS
     assert (results["spot-nodes"], results["on-demand-nodes"]) == (2, 2)
     assert results["eligible-on-spot-percent"] == 50.0
 
 
 def test_eligible_percent_is_not_applicable_without_eligible_pods():
-    assert report(pods=[]).results()["eligible-on-spot-percent"] == "n/a"
+    assert output.results(report(pods=[]))["eligible-on-spot-percent"] == "n/a"
 
 
 def test_savings_are_spot_hours_times_the_discount():
@@ -169,19 +160,19 @@ def test_savings_are_spot_hours_times_the_discount():
     # hours were cheap all the same). kube-proxy runs there too, but replaces nothing.
     result = report(spot_discount=0.5)
     spot_hours = (2 - 4 / 3600) + 0.5 + (1 - 3 / 3600) + (24 - 10 / 3600)
-    assert result.results()["savings-pod-hours"] == round(spot_hours * 0.5, 2)
-    assert result.document()["savings"] == {
+    assert output.results(result)["savings-pod-hours"] == round(spot_hours * 0.5, 2)
+    assert output.document(result)["savings"] == {
         "estimate": True,
         "spot-discount": 0.5,
         "spot-pod-hours": round(spot_hours, 2),
         "saved-pod-hours": round(spot_hours * 0.5, 2),
         "missed-pod-hours": 4.0,  # the retried step since 09:00, the worker since 07:00
     }
-    assert "Savings (estimate, spot-discount 0.5)" in result.table()
+    assert "Savings (estimate, spot-discount 0.5)" in output.table(result)
 
 
 def test_pod_hours_are_kept_per_class():
-    classes = report().document()["classes"]
+    classes = output.document(report())["classes"]
     assert classes["notebooks"]["spot-pod-hours"] == 24.0
     assert classes["training"]["missed-pod-hours"] == 3.0
     assert classes["serving"]["spot-pod-hours"] == 0
@@ -225,7 +216,7 @@ def test_pod_status_reasons_that_are_evictions(reason, message, signal):
 
 
 def test_evictions_are_counted_per_class_and_namespace_even_for_finished_pods():
-    document = report().document()
+    document = output.document(report())
     assert document["evictions"] == {
         "total": 2,
         "signals": {"ArgoRetry": 1, "EvictionByEvictionAPI": 1},
@@ -255,7 +246,7 @@ def test_argo_retry_attempts_of_a_step_count_once_with_their_disrupted_pods():
         argo_attempt("wf-1-b", "wf-1.root.train(1)"),  # attempt 1 of 2 left no pod
         argo_attempt("wf-1-c", "wf-1.root.train(2)"),
     ]
-    assert report(pods=pods).document()["evictions"] == {
+    assert output.document(report(pods=pods))["evictions"] == {
         "total": 2,
         "signals": {"ArgoRetry": 1, "EvictionByEvictionAPI": 1},
     }
@@ -264,8 +255,8 @@ def test_argo_retry_attempts_of_a_step_count_once_with_their_disrupted_pods():
 def test_argo_retries_are_not_evictions_when_every_failure_is_retried():
     config = parse(retry_on="all")
     result = report(pods=[argo_attempt("wf-1-c", "wf-1.root.train(2)")], config=config)
-    assert result.results()["evictions"] == 0
-    assert "Argo retried 2 attempts (retry-on=all)" in result.table()
+    assert output.results(result)["evictions"] == 0
+    assert "Argo retried 2 attempts (retry-on=all)" in output.table(result)
 
 
 @pytest.mark.parametrize(
@@ -286,7 +277,7 @@ def test_retry_attempts_are_read_from_argo_node_names(node_name, attempt):
 
 
 def test_aks_nodes_are_told_apart_by_label_and_pool():
-    document = report(pods=[]).document()
+    document = output.document(report(pods=[]))
     assert document["nodes"] == [
         ["aks-agentpool-31207962-vmss000000", "on-demand", "agentpool", False, ""],
         [
@@ -311,7 +302,7 @@ def test_the_table_lists_cordoned_and_draining_nodes():
     assert (
         "Nodes cordoned or draining: aks-agentpool-31207962-vmss000001 (cordoned),"
         " aks-spotpool-42316583-vmss000001 (remediator.kubernetes.azure.com/unschedulable)"
-    ) in report(pods=[]).table()
+    ) in output.table(report(pods=[]))
 
 
 def test_a_tainted_spot_node_without_the_label_is_still_spot():
@@ -377,25 +368,13 @@ def test_the_table_caps_pods_needing_action_with_a_count_of_the_rest():
         )
         for i in range(TABLE_POD_ROWS + 7)
     ]
-    table = report(pods=notebooks).table()
+    table = output.table(report(pods=notebooks))
     assert table.count("at-risk  admin/lab-") == TABLE_POD_ROWS
     assert "… 7 more at-risk or stuck pods: format=json lists every pod" in table
 
 
-def kfp_step(index: int) -> PodFacts:
-    """Return a pipeline step with names as long as real KFP v2 runs give them."""
-    return PodFacts(
-        namespace="team-recommendations",
-        name=f"recommender-training-pipeline-{index:05d}-system-container-impl-{index:010d}",
-        labels={"workflows.argoproj.io/workflow": f"recommender-training-pipeline-{index:05d}"},
-        node_name="aks-spotpool-42316583-vmss000000",
-        phase="Running",
-        started=datetime(2026, 11, 29, 8, 0, tzinfo=UTC),
-    )
-
-
 def test_a_json_pod_row_stays_short():
-    document = report(pods=[kfp_step(1)]).document()
+    document = output.document(report(pods=[kfp_step(1)]))
     [[row]] = [rows for nodes in document["pods"].values() for rows in nodes.values()]
     assert len(json.dumps(row, separators=(",", ":"))) < 120, row
 
@@ -403,7 +382,7 @@ def test_a_json_pod_row_stays_short():
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
 def test_ten_thousand_pods_fit_in_juju_action_results(fmt):
     result = report(pods=[kfp_step(i) for i in range(10_000)], format=fmt)
-    parts = split_report(result.report())
+    parts = split_report(output.report(result))
     assert all(len(str(v)) <= RESULT_CHUNK_CHARS for k, v in parts.items() if k != "report-parts")
     loaded = yaml.safe_load(join_report(parts))  # YAML reads JSON too
     assert (
@@ -417,8 +396,8 @@ def test_a_report_too_large_for_juju_fails_with_advice():
 
 
 def test_yaml_and_json_reports_carry_the_same_document():
-    as_json = json.loads(report(format="json", include_finished=True).report())
-    as_yaml = yaml.safe_load(report(format="yaml", include_finished=True).report())
+    as_json = json.loads(output.report(report(format="json", include_finished=True)))
+    as_yaml = yaml.safe_load(output.report(report(format="yaml", include_finished=True)))
     assert as_json == as_yaml
 
 

@@ -11,12 +11,17 @@ from ops import testing
 
 from render import render
 from spot_config import parse_config
-from tests.charm_context import APP
 from tests.resource_dispatcher import ResourceDispatcher
-from tests.unit.conftest import ARGO_CONFIGMAP, MODEL, PROFILES, leader_state
 from tests.unit.fake_k8s import FakeCluster
-from tests.unit.test_charm import DEFAULT_SUMMARY
-from tests.unit.test_spot_config import DEFAULTS
+from tests.unit.shared import (
+    APP,
+    ARGO_CONFIGMAP,
+    DEFAULT_SUMMARY,
+    DEFAULTS,
+    MODEL,
+    PROFILES,
+    leader_state,
+)
 
 
 @pytest.fixture

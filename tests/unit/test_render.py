@@ -12,13 +12,13 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from explain import explain
+from label_selectors import LabelSelector
 from render import EVICTION_MESSAGE_PATTERN, TEMPLATES_DIR, render
-from spot_config import SUPPORTED_ARGO_VERSIONS, ConfigError, parse_config
+from spot_config import SUPPORTED_ARGO_VERSIONS
 from tests.unit.argo_schema import workflow_errors
-from tests.unit.test_spot_config import DEFAULTS, parse
-from workloads import KSERVE_LABEL, NOTEBOOK_LABEL, LabelSelector
-
-APP = "kubeflow-spot"
+from tests.unit.shared import APP, parse, parse_valid, valid_options
+from workloads import KSERVE_LABEL, NOTEBOOK_LABEL
 
 
 def workflow_defaults(**overrides: object) -> dict | None:
@@ -85,7 +85,7 @@ def test_evictions_on_argo_34_fall_back_to_on_error_and_say_so():
 
     assert strategy["retryPolicy"] == "OnError"
     assert "expression" not in strategy
-    assert any("falls back to OnError" in note for note in rendered.notes)
+    assert any("falls back to OnError" in note for note in explain(config))
 
 
 @pytest.mark.parametrize(("retry_on", "policy"), [("errors", "OnError"), ("all", "Always")])
@@ -121,11 +121,12 @@ def test_retry_default_stays_when_pipelines_are_not_on_spot():
 
 
 def test_untainted_profile_renders_affinity_but_no_tolerations_anywhere():
-    rendered = render(parse(spot_profile="eks"), app=APP)
+    config = parse(spot_profile="eks")
+    rendered = render(config, app=APP)
 
     assert rendered.pod_defaults == ()
     assert "tolerations" not in yaml.safe_load(rendered.workflow_defaults)["spec"]
-    assert any("carry no taint" in note for note in rendered.notes)
+    assert any("carry no taint" in note for note in explain(config))
 
 
 def test_one_poddefault_per_eligible_non_pipeline_class():
@@ -218,53 +219,7 @@ def test_strict_schema_rejects_a_field_newer_than_the_version():
     assert any("cap" in error for error in workflow_errors(document, "3.6"))
 
 
-# Property tests over every valid combination of options.
-
-_label_key = st.from_regex(
-    r"\A([a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?\.)?[a-z]{1,6}/[A-Za-z0-9]([-A-Za-z0-9_.]{0,8}[A-Za-z0-9])?\Z"
-)
-_label_value = st.from_regex(r"\A([A-Za-z0-9]([-A-Za-z0-9_.]{0,8}[A-Za-z0-9])?)?\Z")
-_duration = st.builds(
-    lambda h, m, s: f"{h}h{m}m{s}s", st.integers(0, 3), st.integers(0, 59), st.integers(1, 59)
-)
-valid_options = st.fixed_dictionaries(
-    {
-        "spot-workloads": st.lists(
-            st.sampled_from(["pipelines", "training", "hpo", "batch"]), unique=True
-        ).map(",".join),
-        "spot-placement": st.sampled_from(["require", "prefer", "tolerate"]),
-        "spot-profile": st.sampled_from(["aks", "eks", "gke", "karpenter", "custom"]),
-        "spot-node-label": st.one_of(
-            st.just(""), st.builds(lambda k, v: f"{k}={v}", _label_key, _label_value)
-        ),
-        "spot-node-taint": st.one_of(
-            st.sampled_from(["", "none"]),
-            st.builds(
-                lambda k, v, e: f"{k}={v}:{e}",
-                _label_key,
-                _label_value,
-                st.sampled_from(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
-            ),
-        ),
-        "retry-limit": st.integers(0, 20),
-        "retry-backoff": _duration,
-        "retry-backoff-factor": st.integers(1, 10),
-        "retry-max-duration": st.one_of(st.just(""), _duration.map(lambda d: f"24h{d}")),
-        "retry-on": st.sampled_from(["evictions", "errors", "all"]),
-        "argo-version": st.sampled_from(SUPPORTED_ARGO_VERSIONS),
-        "argo-configmap": st.just(DEFAULTS["argo-configmap"]),
-        "pod-defaults-delivery": st.sampled_from(["auto", "resource-dispatcher"]),
-    }
-)
-
-
-def _parse_valid(options: dict):
-    try:
-        return parse_config(options)
-    except ConfigError:
-        assume(False)  # Only `custom` without its label or taint is invalid here.
-        raise
-
+# Property tests over every valid combination of options (`valid_options`).
 
 _pod_labels = st.dictionaries(
     st.sampled_from(
@@ -290,7 +245,7 @@ _pod_labels = st.dictionaries(
 def test_no_valid_config_gives_a_notebook_or_server_pod_a_spot_toleration(
     options, labels, excluded
 ):
-    rendered = render(_parse_valid(options), app=APP)
+    rendered = render(parse_valid(options), app=APP)
     pod_labels = {**labels, excluded: "x"}
 
     for manifest in rendered.pod_defaults:
@@ -300,7 +255,7 @@ def test_no_valid_config_gives_a_notebook_or_server_pod_a_spot_toleration(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(options=valid_options)
 def test_every_valid_config_renders_a_document_argo_accepts(options):
-    config = _parse_valid(options)
+    config = parse_valid(options)
     text = render(config, app=APP).workflow_defaults
     assume(text is not None)
 

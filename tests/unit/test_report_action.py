@@ -9,8 +9,8 @@ import pytest
 from ops import testing
 
 from tests.unit.aks_cluster import REPORTED_COUNTS, manifests
-from tests.unit.conftest import leader_state
 from tests.unit.fake_k8s import FakeCluster
+from tests.unit.shared import leader_state
 
 
 @pytest.fixture

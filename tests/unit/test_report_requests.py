@@ -8,9 +8,9 @@ of nodes and one paginated LIST of pods, 500 objects a page, and no per-object G
 from __future__ import annotations
 
 from charm import KubeflowSpotCharm
-from tests.charm_context import charm_context
-from tests.paged_apiserver import NODES, PODS, serving
-from tests.unit.conftest import leader_state
+from localcluster.charm_context import charm_context
+from localcluster.paged_apiserver import NODES, PODS, serving
+from tests.unit.shared import leader_state
 
 
 def test_ten_thousand_pods_on_500_nodes_take_21_requests(monkeypatch):

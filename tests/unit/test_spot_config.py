@@ -5,37 +5,15 @@ from __future__ import annotations
 import pytest
 
 from spot_config import (
-    AKS,
     ConfigError,
     Placement,
     PodDefaultsDelivery,
     RetryOn,
-    Taint,
     duration_seconds,
-    parse_config,
 )
+from spot_profiles import AKS, Taint
+from tests.unit.shared import parse
 from workloads import WorkloadClass
-
-DEFAULTS = {
-    "spot-workloads": "pipelines,training,hpo",
-    "spot-placement": "require",
-    "spot-profile": "aks",
-    "spot-node-label": "",
-    "spot-node-taint": "",
-    "retry-limit": 5,
-    "retry-backoff": "5m",
-    "retry-backoff-factor": 1,
-    "retry-max-duration": "",
-    "retry-on": "evictions",
-    "argo-version": "3.7",
-    "argo-configmap": "argo-workflow-controller-configmap",
-    "pod-defaults-delivery": "auto",
-}
-
-
-def parse(**overrides: object):
-    options = {**DEFAULTS, **{k.replace("_", "-"): v for k, v in overrides.items()}}
-    return parse_config(options)
 
 
 def problems(**overrides: object) -> str:

@@ -6,12 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from label_selectors import LabelSelector, SelectorRequirement, parse_label_selector
 from workloads import (
-    LabelSelector,
-    SelectorRequirement,
     WorkloadClass,
     classify_pod,
-    parse_label_selector,
     parse_workload_list,
     pod_default_selector,
     selected_classes,

@@ -1,4 +1,4 @@
-"""Apply rendered spot defaults to a cluster with lightkube, and take them away again.
+"""Apply the spot defaults to a cluster with lightkube, and take them away again.
 
 `SpotDefaultsApplier` is the only code that writes to Kubernetes. For the PodDefaults and for
 the Argo defaults in turn, it first reads what decides the write (the PodDefault CRD, profile
@@ -15,25 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx2
-from lightkube import ALL_NS, ApiError, Client, ConfigError
+from lightkube import ALL_NS, ApiError, Client
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 
-from render import MANAGER, RenderedDefaults, charm_labels
+from identity import API_ERRORS, MANAGER, PROFILE_NAMESPACE_LABELS, api_problem, charm_labels
+from render import WORKFLOW_DEFAULTS_KEY
 
 logger = logging.getLogger(__name__)
 
 PodDefault = create_namespaced_resource("kubeflow.org", "v1alpha1", "PodDefault", "poddefaults")
 PODDEFAULT_CRD = "poddefaults.kubeflow.org"
-PROFILE_NAMESPACE_LABELS = {"app.kubernetes.io/part-of": "kubeflow-profile"}
-"""Labels the Kubeflow profiles controller puts on every profile namespace."""
-WORKFLOW_DEFAULTS_KEY = "workflowDefaults"
 SINGLE_CONFIG_KEY = "config"
 """Argo's other ConfigMap layout: all settings in this one key, which must then be the only key."""
-TRUST_HINT = "run: juju trust {app} --scope=cluster"
 
 
 @dataclass
@@ -66,31 +62,39 @@ class SpotDefaultsApplier:
         self._namespace = namespace
         self._labels = charm_labels(app)
 
-    def apply(self, rendered: RenderedDefaults, configmap: str) -> ApplyOutcome:
-        """Make the cluster hold exactly the rendered defaults; report what stands in the way."""
+    def apply(
+        self,
+        pod_defaults: tuple[dict[str, Any], ...],
+        workflow_defaults: str | None,
+        configmap: str,
+    ) -> ApplyOutcome:
+        """Make the cluster hold exactly these defaults; report what stands in the way.
+
+        Args:
+            pod_defaults: PodDefault manifests (without a namespace) for every profile
+                namespace; the application's other PodDefaults are deleted.
+            workflow_defaults: the `workflowDefaults` value, or None to withdraw the key.
+            configmap: Argo's ConfigMap, in the model's namespace.
+
+        """
         outcome = ApplyOutcome()
         try:
             self._client = self._connect()
-            self._apply_pod_defaults(rendered.pod_defaults, outcome)
-            self._apply_workflow_defaults(rendered.workflow_defaults, configmap, outcome)
-        except ApiError as error:
-            self._record_api_error(error, outcome)
-        except (httpx2.TransportError, ConfigError) as error:
-            outcome.waiting.append(f"Kubernetes API unreachable: {error}")
+            self._apply_pod_defaults(pod_defaults, outcome)
+            self._apply_workflow_defaults(workflow_defaults, configmap, outcome)
+        except API_ERRORS as error:
+            problem = api_problem(error, self._app)
+            if problem.needs_trust:
+                outcome.blocked.append(problem.message)
+            else:
+                if problem.code is not None:
+                    logger.error("%s", problem.message)
+                outcome.waiting.append(problem.message)
         return outcome
 
     def remove(self) -> ApplyOutcome:
         """Delete every PodDefault the application labelled and withdraw its Argo defaults."""
-        nothing = RenderedDefaults(pod_defaults=(), workflow_defaults=None, notes=())
-        return self.apply(nothing, configmap="")
-
-    def _record_api_error(self, error: ApiError, outcome: ApplyOutcome) -> None:
-        code = error.status.code
-        if code in (401, 403):
-            outcome.blocked.append(TRUST_HINT.format(app=self._app))
-        else:
-            logger.error("Kubernetes API error %s: %s", code, error.status.message)
-            outcome.waiting.append(f"Kubernetes API error {code}: {error.status.message}")
+        return self.apply((), None, configmap="")
 
     # PodDefaults
 

@@ -2,24 +2,25 @@
 
 The report reads with one paginated LIST of nodes and one of pods (page size 500), the label
 selector evaluated by the API server, plus one GET when a single namespace is asked for. Each
-lightkube object is copied into the `placement` module's fact records and dropped, so memory
-is bounded by the rows the report keeps. This module only reads: it never writes to the
-cluster, and it does not import ops.
+lightkube object is copied into a fact record (`placement.facts`), handed to the sink (a
+`PlacementTally`, or anything with its `add_node` and `add_pod`) and dropped. This module only
+reads: it never writes to the cluster, and it does not import ops.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-import httpx2
-from lightkube import ALL_NS, ApiError, Client, ConfigError, operators
+from lightkube import ALL_NS, ApiError, Client, operators
 from lightkube.models.core_v1 import NodeSelectorTerm
 from lightkube.resources.core_v1 import Namespace, Node, Pod
 
-from cluster import TRUST_HINT
-from placement import Condition, NodeFacts, PlacementTally, PodFacts, Toleration
-from workloads import LabelSelector, SelectorRequirement
+from identity import API_ERRORS, api_problem
+from label_selectors import LabelSelector, SelectorRequirement
+from placement.facts import Condition, NodeFacts, PodFacts
+from placement.request import ReportRequest
+from spot_profiles import Toleration
 
 PAGE_SIZE = 500
 
@@ -28,21 +29,39 @@ class PlacementReadError(Exception):
     """The cluster could not be read; the message says why and what to do."""
 
 
-def read_placement(connect: Callable[[], Client], tally: PlacementTally, *, app: str) -> None:
-    """Feed every node, then every pod in the request's scope, into the tally.
+class PlacementSink(Protocol):
+    """Where the reader puts what it reads: a `PlacementTally`."""
+
+    def add_node(self, node: NodeFacts) -> None:
+        """Take one node; every node comes before the first pod."""
+
+    def add_pod(self, pod: PodFacts) -> None:
+        """Take one pod."""
+
+
+def read_placement(
+    connect: Callable[[], Client], request: ReportRequest, sink: PlacementSink, *, app: str
+) -> None:
+    """Feed every node, then every pod in the request's scope, into the sink.
+
+    Args:
+        connect: returns a lightkube client; called inside the error handling, since building
+            a client can fail too.
+        request: which pods to read.
+        sink: takes each node and pod as it is read.
+        app: the Juju application name, for the trust hint.
 
     Raises:
         PlacementReadError: the namespace does not exist, the charm lacks trust, or the API
             server cannot be reached.
 
     """
-    request = tally.request
     try:
         client = connect()
         if request.namespace:
             client.get(Namespace, request.namespace)
         for node in client.list(Node, chunk_size=PAGE_SIZE):
-            tally.add_node(node_facts(node))
+            sink.add_node(node_facts(node))
         pods = client.list(
             Pod,
             namespace=request.namespace or ALL_NS,
@@ -52,16 +71,11 @@ def read_placement(connect: Callable[[], Client], tally: PlacementTally, *, app:
             labels=cast(Any, selector_pairs(request.label_selector)),
         )
         for pod in pods:
-            tally.add_pod(pod_facts(pod))
-    except ApiError as error:
-        code = error.status.code
-        if code in (401, 403):
-            raise PlacementReadError(TRUST_HINT.format(app=app)) from error
-        if code == 404 and request.namespace:
+            sink.add_pod(pod_facts(pod))
+    except API_ERRORS as error:
+        if isinstance(error, ApiError) and error.status.code == 404 and request.namespace:
             raise PlacementReadError(f"namespace {request.namespace!r} does not exist") from error
-        raise PlacementReadError(f"Kubernetes API error {code}: {error.status.message}") from error
-    except (httpx2.TransportError, ConfigError) as error:
-        raise PlacementReadError(f"Kubernetes API unreachable: {error}") from error
+        raise PlacementReadError(api_problem(error, app).message) from error
 
 
 def selector_pairs(selector: LabelSelector) -> list[tuple[str, Any]]:

@@ -25,6 +25,7 @@ SPOT = {
 
 
 def node(index: int) -> dict[str, Any]:
+    """Return the index-th node: even ones are in the spot pool."""
     spot = index % 2 == 0
     labels = SPOT if spot else {"kubernetes.azure.com/agentpool": "agentpool"}
     pool = "spotpool" if spot else "agentpool"
@@ -32,6 +33,7 @@ def node(index: int) -> dict[str, Any]:
 
 
 def pod(index: int) -> dict[str, Any]:
+    """Return the index-th pod: a running pipeline step, ten to a workflow, 40 namespaces."""
     workflow = f"recommender-training-{index // 10:05d}"
     return {
         "metadata": {

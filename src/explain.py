@@ -1,0 +1,103 @@
+"""Say what the rendered spot defaults mean for a config: what each class gets, and the caveats.
+
+`show-defaults` prints these notes next to the manifests; they are prose for the operator and
+take no part in what is applied. Pure: no ops, no lightkube.
+"""
+
+from __future__ import annotations
+
+from render import RETRY_MESSAGE_MIN_ARGO, argo_at_least
+from spot_config import Placement, RetryOn, SpotConfig
+from workloads import POD_DEFAULT_CLASSES, WorkloadClass
+
+
+def explain(config: SpotConfig) -> tuple[str, ...]:
+    """Return the notes on a config, one paragraph each: pipelines, PodDefault classes, retry."""
+    return tuple(_notes(config))
+
+
+def _notes(config: SpotConfig) -> list[str]:
+    notes = [_pipelines_note(config)]
+    pod_default_classes = [w for w in POD_DEFAULT_CLASSES if config.is_spot(w)]
+    if pod_default_classes and config.profile.taint is None:
+        notes.append(
+            f"{', '.join(pod_default_classes)}: no PodDefault is rendered because spot nodes under"
+            f" spot-profile={config.profile.name} carry no taint, so nothing needs tolerating and"
+            " PodDefaults cannot add node affinity. Nothing keeps notebooks or servers off spot"
+            " nodes either: taint the spot pool and set spot-node-taint."
+        )
+    elif pod_default_classes:
+        notes.append(
+            f"{', '.join(pod_default_classes)}: a PodDefault in every profile namespace adds the"
+            f" toleration for {config.profile.taint}. PodDefaults cannot carry node affinity, so"
+            " these pods may use spot nodes but are not steered to them; spot-placement applies"
+            " to pipelines only."
+        )
+    notes.append(
+        "notebooks, serving, dashboards, databases, control-plane: never tolerated on spot;"
+        " every PodDefault excludes pods labelled notebook-name or"
+        " serving.kserve.io/inferenceservice."
+    )
+    notes.extend(_retry_notes(config))
+    return notes
+
+
+def _pipelines_note(config: SpotConfig) -> str:
+    if not config.is_spot(WorkloadClass.PIPELINES):
+        return "pipelines: not on spot; Argo workflowDefaults carry no toleration or affinity."
+    label = config.profile.label
+    steering = {
+        Placement.REQUIRE: f"a required node affinity on {label}: steps run only on spot nodes",
+        Placement.PREFER: (
+            f"a preferred node affinity on {label}: steps run on spot nodes when there is room"
+            " and fall back to on-demand nodes"
+        ),
+        Placement.TOLERATE: "no node affinity: steps may use spot nodes but are not steered there",
+    }[config.placement]
+    taint = config.profile.taint
+    toleration = f"the toleration for {taint} and " if taint else ""
+    note = f"pipelines: Argo workflowDefaults give every step {toleration}{steering}."
+    if config.placement is Placement.REQUIRE and taint:
+        note += (
+            " A step that sets its own tolerations (KFP add_toleration) replaces the default"
+            " one and then cannot schedule; use spot-placement=prefer for such pipelines."
+        )
+    return note
+
+
+def _retry_notes(config: SpotConfig) -> list[str]:
+    retry = config.retry
+    if not retry.enabled:
+        return ["retry: no retry default (retry-limit=0)."]
+    growth = f", each wait ×{retry.factor}" if retry.factor > 1 else ""
+    window = f", all within {retry.max_duration}" if retry.max_duration else ""
+    notes = [
+        f"retry: up to {retry.limit} retries, the first after {retry.backoff}{growth}{window},"
+        " for steps without a retryStrategy of their own (KFP set_retry keeps its own);"
+        " a retry avoids the nodes earlier attempts ran on."
+    ]
+    if retry.on is RetryOn.EVICTIONS and argo_at_least(
+        config.argo_version, RETRY_MESSAGE_MIN_ARGO
+    ):
+        notes.append(
+            "retry-on=evictions: only steps killed by eviction, preemption, node shutdown or pod"
+            " deletion are retried; application failures are not."
+        )
+    elif retry.on is RetryOn.EVICTIONS:
+        notes.append(
+            f"retry-on=evictions: Argo {config.argo_version} has no lastRetry.message, so this"
+            " falls back to OnError: deleted pods are retried, steps failed by a graceful node"
+            " shutdown are not."
+        )
+    else:
+        policy = "OnError" if retry.on is RetryOn.ERRORS else "Always"
+        notes.append(
+            f"retry-on={retry.on} (Argo {policy}) also retries DAG and steps templates, so"
+            " attempts multiply with each nesting level of a pipeline."
+        )
+    if not argo_at_least(config.argo_version, "4.0"):
+        notes.append(
+            f"Argo {config.argo_version}: a step killed with its node can be recorded as Succeeded"
+            " and is then never retried (argo-workflows#12231, fixed in 3.6.16, 3.7.7 and 4.0)."
+        )
+    return notes

@@ -1,0 +1,60 @@
+"""Who the charm is to Kubernetes: its field manager, its labels, and how API errors read.
+
+Every object the charm writes carries these labels and is applied under `MANAGER`; the applier
+and the placement reader report an API error in the same words, with the same trust hint. This
+module imports lightkube's error types, not ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx2
+from lightkube import ApiError, ConfigError
+
+MANAGER = "kubeflow-spot"
+"""The server-side apply field manager of everything the charm writes."""
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+CLASS_LABEL = "kubeflow-spot/workload-class"
+DEFAULTS_LABEL = "kubeflow-spot/defaults"
+"""Put on every Workflow and pipeline step pod that received the charm's Argo defaults."""
+
+PROFILE_NAMESPACE_LABELS = {"app.kubernetes.io/part-of": "kubeflow-profile"}
+"""Labels the Kubeflow profiles controller puts on every profile namespace."""
+PROFILE_NAMESPACE_SELECTOR = ",".join(f"{k}={v}" for k, v in PROFILE_NAMESPACE_LABELS.items())
+"""The same labels as a label selector, as `kubectl -l` takes it."""
+
+API_ERRORS = (ApiError, httpx2.TransportError, ConfigError)
+"""What a lightkube call raises when the cluster refuses, cannot be reached or configured."""
+
+
+def charm_labels(app: str) -> dict[str, str]:
+    """Return the labels on every object the charm creates, used to find them again."""
+    return {MANAGED_BY_LABEL: MANAGER, INSTANCE_LABEL: app}
+
+
+def trust_hint(app: str) -> str:
+    """Return what the operator runs to give the charm its cluster permissions."""
+    return f"run: juju trust {app} --scope=cluster"
+
+
+@dataclass(frozen=True)
+class ApiProblem:
+    """An API error in the words the status or the action shows."""
+
+    message: str
+    needs_trust: bool = False
+    """The API answered 401 or 403: only the operator can fix it, with `juju trust`."""
+    code: int | None = None
+    """The HTTP status code, when the API server answered."""
+
+
+def api_problem(error: ApiError | httpx2.TransportError | ConfigError, app: str) -> ApiProblem:
+    """Say what went wrong talking to Kubernetes, and whether trust would fix it."""
+    if not isinstance(error, ApiError):
+        return ApiProblem(f"Kubernetes API unreachable: {error}")
+    code = error.status.code
+    if code in (401, 403):
+        return ApiProblem(trust_hint(app), needs_trust=True, code=code)
+    return ApiProblem(f"Kubernetes API error {code}: {error.status.message}", code=code)

@@ -1,0 +1,336 @@
+"""Aggregate judged pods into counts per class and namespace, and settle them into a summary.
+
+A `PlacementTally` takes nodes, then pods, as pages of them arrive from the API server, or as a
+watch delivers them: adding a pod that is already counted replaces it (MODIFIED), and a removed
+pod (DELETED) stops counting. It keeps one small record per pod, what that pod adds to the
+counts, and `finish()` sums the records into a frozen `PlacementSummary` without changing the
+tally, so it can be called once or after every event. Pure: no ops, no lightkube.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from placement.facts import (
+    NodeFacts,
+    PodFacts,
+    RetryAttempt,
+    age,
+    eviction_signal,
+    node_local,
+    retry_attempt,
+    run_hours,
+)
+from placement.request import ReportRequest
+from placement.rules import NEEDS_ACTION, NodeType, Verdict, attention_reason, node_type, verdict
+from spot_config import RetryOn, SpotConfig
+from workloads import WorkloadClass, classify_pod
+
+TABLE_POD_ROWS = 20
+"""At most this many at-risk and stuck pods are named in the table; the rest are counted."""
+ARGO_RETRY_SIGNAL = "ArgoRetry"
+"""The eviction signal of retries that only an eviction can explain (retry-on=evictions)."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Verdicts, evictions and pod-hours of one class or one namespace."""
+
+    verdicts: Mapping[Verdict, int] = field(default_factory=lambda: MappingProxyType(Counter()))
+    """Pods by verdict; a verdict no pod got counts 0."""
+    evictions: int = 0
+    spot_hours: float = 0.0
+    missed_hours: float = 0.0
+
+    @property
+    def pods(self) -> int:
+        """Return how many pods were judged."""
+        return sum(self.verdicts.values())
+
+    @property
+    def eligible_on_spot_percent(self) -> float | None:
+        """Return the share of spot-eligible pods that run on spot, or None if there are none."""
+        on_spot, missed = self.verdicts[Verdict.ON_SPOT], self.verdicts[Verdict.MISSED]
+        return None if on_spot + missed == 0 else 100 * on_spot / (on_spot + missed)
+
+    def to_dict(self, discount: float) -> dict[str, object]:
+        """Return the counts as the json/yaml report shows them."""
+        return {
+            "pods": self.pods,
+            **{str(v): self.verdicts[v] for v in Verdict},
+            "evictions": self.evictions,
+            "spot-pod-hours": round(self.spot_hours, 2),
+            "saved-pod-hours": round(self.spot_hours * discount, 2),
+            "missed-pod-hours": round(self.missed_hours, 2),
+        }
+
+
+@dataclass
+class _Sums:
+    """Counts being summed; frozen into `Counts` when the summary is made."""
+
+    verdicts: Counter[Verdict] = field(default_factory=Counter)
+    evictions: int = 0
+    spot_hours: float = 0.0
+    missed_hours: float = 0.0
+
+    def add(self, other: _Sums) -> None:
+        self.verdicts.update(other.verdicts)
+        self.evictions += other.evictions
+        self.spot_hours += other.spot_hours
+        self.missed_hours += other.missed_hours
+
+    def freeze(self) -> Counts:
+        verdicts = MappingProxyType(Counter(self.verdicts))
+        return Counts(verdicts, self.evictions, self.spot_hours, self.missed_hours)
+
+
+@dataclass(frozen=True)
+class PodRow:
+    """One judged pod, as short as a row can be: 10,000 of them go into one action result."""
+
+    namespace: str
+    name: str
+    workload: WorkloadClass
+    node: str
+    phase: str
+    verdict: Verdict
+    hours: float
+    reason: str = ""
+    """Why it needs action; set only for at-risk and stuck pods."""
+
+    def cells(self) -> list[object]:
+        """Return the row in POD_COLUMNS order."""
+        return [self.name, str(self.workload), self.phase, str(self.verdict), round(self.hours, 2)]
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """What one pod adds to the counts, kept so that a later event can take it back."""
+
+    namespace: str
+    workload: WorkloadClass
+    signal: str | None
+    attempt: RetryAttempt | None
+    row: PodRow | None
+    """None for a finished pod the request leaves out: it counts toward evictions only."""
+    spot_hours: bool = False
+    """Its hours were spent on a spot node (a pod that belongs to its node's never are)."""
+
+
+@dataclass
+class _StepAttempts:
+    """The attempts of one retried Argo step seen so far."""
+
+    namespace: str
+    workload: WorkloadClass
+    highest: int = 0
+    disrupted: int = 0
+
+
+@dataclass(frozen=True)
+class PlacementSummary:
+    """The settled counts of a tally: what every output of the report is made from."""
+
+    config: SpotConfig
+    request: ReportRequest
+    now: datetime
+    nodes: tuple[NodeFacts, ...]
+    node_types: Mapping[str, NodeType]
+    by_class: Mapping[WorkloadClass, Counts]
+    by_namespace: Mapping[str, Counts]
+    total: Counts
+    signals: Mapping[str, int]
+    """Evictions by how the pod showed them (`ArgoRetry` for retries only evictions explain)."""
+    retries: int
+    """Retry attempts Argo made, of the steps whose pods were seen."""
+    needs_action: tuple[PodRow, ...]
+    """The first TABLE_POD_ROWS at-risk and stuck pods."""
+    needs_action_total: int
+    rows: tuple[PodRow, ...]
+    """Every judged pod, when the tally keeps rows; else none."""
+
+    @property
+    def spot_nodes(self) -> int:
+        """Return how many nodes are spot nodes."""
+        return list(self.node_types.values()).count(NodeType.SPOT)
+
+    @property
+    def on_demand_nodes(self) -> int:
+        """Return how many nodes are on-demand nodes."""
+        return list(self.node_types.values()).count(NodeType.ON_DEMAND)
+
+    @property
+    def discount(self) -> float:
+        """Return the spot discount the savings are estimated with."""
+        return float(self.request.spot_discount)
+
+
+class PlacementTally:
+    """Counts nodes and pods for one report request.
+
+    Args:
+        config: the charm config the verdicts judge against.
+        request: the report's params (which finished pods count, the format).
+        now: the moment run hours and ages are measured to.
+        control_plane_namespaces: namespaces whose unrecognised pods are control plane.
+        keep_rows: keep every pod's row; by default only when the format lists every pod.
+
+    """
+
+    def __init__(
+        self,
+        config: SpotConfig,
+        request: ReportRequest,
+        *,
+        now: datetime,
+        control_plane_namespaces: Iterable[str],
+        keep_rows: bool | None = None,
+    ):
+        self.config = config
+        self.request = request
+        self.now = now
+        self.control_plane_namespaces = frozenset(control_plane_namespaces)
+        self.keep_rows = request.keeps_rows if keep_rows is None else keep_rows
+        self._nodes: dict[str, NodeFacts] = {}
+        self._node_types: dict[str, NodeType] = {}
+        self._pods: dict[tuple[str, str], _Judged] = {}
+
+    def add_node(self, node: NodeFacts) -> None:
+        """Record a node and its type; pods are judged against the nodes known when added."""
+        self._nodes[node.name] = node
+        self._node_types[node.name] = node_type(node, self.config.profile)
+
+    def add_pod(self, pod: PodFacts) -> None:
+        """Judge a pod and count it, in place of what it counted before if it is counted already.
+
+        Finished pods count only toward evictions unless the request includes them.
+        """
+        self._pods[pod.namespace, pod.name] = self._judge(pod)
+
+    def remove_pod(self, namespace: str, name: str) -> None:
+        """Stop counting a pod (a watch's DELETED); a pod never added is ignored."""
+        self._pods.pop((namespace, name), None)
+
+    def _judge(self, pod: PodFacts) -> _Judged:
+        workload = classify_pod(pod.labels, pod.namespace, self.control_plane_namespaces)
+        signal, attempt = eviction_signal(pod), retry_attempt(pod)
+        if pod.finished_phase and not self.request.include_finished:
+            return _Judged(pod.namespace, workload, signal, attempt, row=None)
+        node = self._nodes.get(pod.node_name) if pod.node_name else None
+        kind = self._node_types.get(pod.node_name, NodeType.GONE) if pod.node_name else None
+        judged = verdict(workload, kind, pod, self.config)
+        reason = ""
+        if judged in NEEDS_ACTION:
+            reason = attention_reason(workload, node, pod, self.config)
+            if pod.created is not None:
+                reason = f"for {age(pod.created, self.now)}, {reason}"
+        row = PodRow(
+            pod.namespace,
+            pod.name,
+            workload,
+            pod.node_name,
+            pod.phase,
+            judged,
+            run_hours(pod, self.now),
+            reason,
+        )
+        on_spot = kind is NodeType.SPOT and not node_local(pod)
+        return _Judged(pod.namespace, workload, signal, attempt, row, spot_hours=on_spot)
+
+    def finish(self) -> PlacementSummary:
+        """Sum the pods counted so far, settle Argo's retries, and return the summary.
+
+        The tally is left as it was: calling this again gives the same summary.
+        """
+        return _Summing(self).summary()
+
+
+class _Summing:
+    """One pass over a tally's pods, in the order they were first added."""
+
+    def __init__(self, tally: PlacementTally):
+        self.tally = tally
+        self.by_class: dict[WorkloadClass, _Sums] = {}
+        self.by_namespace: dict[str, _Sums] = {}
+        self.signals: Counter[str] = Counter()
+        self.steps: dict[tuple[str, str, str], _StepAttempts] = {}
+        self.rows: list[PodRow] = []
+        self.needs_action: list[PodRow] = []
+        self.needs_action_total = 0
+
+    def _sums(self, judged: _Judged) -> tuple[_Sums, _Sums]:
+        return (
+            self.by_class.setdefault(judged.workload, _Sums()),
+            self.by_namespace.setdefault(judged.namespace, _Sums()),
+        )
+
+    def _count(self, judged: _Judged) -> None:
+        if judged.attempt is not None:
+            step = self.steps.setdefault(
+                judged.attempt.step, _StepAttempts(judged.namespace, judged.workload)
+            )
+            step.highest = max(step.highest, judged.attempt.attempt)
+            step.disrupted += judged.signal is not None
+        if judged.signal is not None:
+            self.signals[judged.signal] += 1
+            for sums in self._sums(judged):
+                sums.evictions += 1
+        row = judged.row
+        if row is None:
+            return
+        for sums in self._sums(judged):
+            sums.verdicts[row.verdict] += 1
+            if judged.spot_hours:
+                sums.spot_hours += row.hours
+            if row.verdict is Verdict.MISSED:
+                sums.missed_hours += row.hours
+        if self.tally.keep_rows:
+            self.rows.append(row)
+        if row.verdict in NEEDS_ACTION:
+            self.needs_action_total += 1
+            if len(self.needs_action) < TABLE_POD_ROWS:
+                self.needs_action.append(row)
+
+    def _settle_retries(self) -> int:
+        retries = from_retries = 0
+        for step in self.steps.values():
+            retries += step.highest
+            # Attempt n means n earlier attempts failed; disrupted ones are counted already.
+            unexplained = step.highest - step.disrupted
+            if unexplained > 0 and self.tally.config.retry.on is RetryOn.EVICTIONS:
+                # Only evictions are retried under retry-on=evictions: each retry was one.
+                from_retries += unexplained
+                self.by_class.setdefault(step.workload, _Sums()).evictions += unexplained
+                self.by_namespace.setdefault(step.namespace, _Sums()).evictions += unexplained
+        if from_retries:
+            self.signals[ARGO_RETRY_SIGNAL] += from_retries
+        return retries
+
+    def summary(self) -> PlacementSummary:
+        for judged in self.tally._pods.values():
+            self._count(judged)
+        retries = self._settle_retries()
+        total = _Sums()
+        for sums in self.by_class.values():
+            total.add(sums)
+        tally = self.tally
+        return PlacementSummary(
+            config=tally.config,
+            request=tally.request,
+            now=tally.now,
+            nodes=tuple(tally._nodes.values()),
+            node_types=MappingProxyType(dict(tally._node_types)),
+            by_class=MappingProxyType({w: s.freeze() for w, s in self.by_class.items()}),
+            by_namespace=MappingProxyType({n: s.freeze() for n, s in self.by_namespace.items()}),
+            total=total.freeze(),
+            signals=MappingProxyType(dict(self.signals)),
+            retries=retries,
+            needs_action=tuple(self.needs_action),
+            needs_action_total=self.needs_action_total,
+            rows=tuple(self.rows),
+        )
