@@ -16,7 +16,7 @@ from placement.action_results import split_report
 from placement.facts import eviction_taint
 from placement.request import ReportFormat
 from placement.rules import Verdict, node_pool
-from placement.tally import Counts, PlacementSummary
+from placement.summary import Counts, PlacementSummary
 from spot_config import RetryOn
 from workloads import WorkloadClass
 

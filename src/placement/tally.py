@@ -10,7 +10,7 @@ tally, so it can be called once or after every event. Pure: no ops, no lightkube
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -27,6 +27,7 @@ from placement.facts import (
 )
 from placement.request import ReportRequest
 from placement.rules import NEEDS_ACTION, NodeType, Verdict, attention_reason, node_type, verdict
+from placement.summary import Counts, PlacementSummary, PodRow
 from spot_config import RetryOn, SpotConfig
 from workloads import WorkloadClass, classify_pod
 
@@ -34,39 +35,6 @@ TABLE_POD_ROWS = 20
 """At most this many at-risk and stuck pods are named in the table; the rest are counted."""
 ARGO_RETRY_SIGNAL = "ArgoRetry"
 """The eviction signal of retries that only an eviction can explain (retry-on=evictions)."""
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Verdicts, evictions and pod-hours of one class or one namespace."""
-
-    verdicts: Mapping[Verdict, int] = field(default_factory=lambda: MappingProxyType(Counter()))
-    """Pods by verdict; a verdict no pod got counts 0."""
-    evictions: int = 0
-    spot_hours: float = 0.0
-    missed_hours: float = 0.0
-
-    @property
-    def pods(self) -> int:
-        """Return how many pods were judged."""
-        return sum(self.verdicts.values())
-
-    @property
-    def eligible_on_spot_percent(self) -> float | None:
-        """Return the share of spot-eligible pods that run on spot, or None if there are none."""
-        on_spot, missed = self.verdicts[Verdict.ON_SPOT], self.verdicts[Verdict.MISSED]
-        return None if on_spot + missed == 0 else 100 * on_spot / (on_spot + missed)
-
-    def to_dict(self, discount: float) -> dict[str, object]:
-        """Return the counts as the json/yaml report shows them."""
-        return {
-            "pods": self.pods,
-            **{str(v): self.verdicts[v] for v in Verdict},
-            "evictions": self.evictions,
-            "spot-pod-hours": round(self.spot_hours, 2),
-            "saved-pod-hours": round(self.spot_hours * discount, 2),
-            "missed-pod-hours": round(self.missed_hours, 2),
-        }
 
 
 @dataclass
@@ -87,25 +55,6 @@ class _Sums:
     def freeze(self) -> Counts:
         verdicts = MappingProxyType(Counter(self.verdicts))
         return Counts(verdicts, self.evictions, self.spot_hours, self.missed_hours)
-
-
-@dataclass(frozen=True)
-class PodRow:
-    """One judged pod, as short as a row can be: 10,000 of them go into one action result."""
-
-    namespace: str
-    name: str
-    workload: WorkloadClass
-    node: str
-    phase: str
-    verdict: Verdict
-    hours: float
-    reason: str = ""
-    """Why it needs action; set only for at-risk and stuck pods."""
-
-    def cells(self) -> list[object]:
-        """Return the row in POD_COLUMNS order."""
-        return [self.name, str(self.workload), self.phase, str(self.verdict), round(self.hours, 2)]
 
 
 @dataclass(frozen=True)
@@ -130,44 +79,6 @@ class _StepAttempts:
     workload: WorkloadClass
     highest: int = 0
     disrupted: int = 0
-
-
-@dataclass(frozen=True)
-class PlacementSummary:
-    """The settled counts of a tally: what every output of the report is made from."""
-
-    config: SpotConfig
-    request: ReportRequest
-    now: datetime
-    nodes: tuple[NodeFacts, ...]
-    node_types: Mapping[str, NodeType]
-    by_class: Mapping[WorkloadClass, Counts]
-    by_namespace: Mapping[str, Counts]
-    total: Counts
-    signals: Mapping[str, int]
-    """Evictions by how the pod showed them (`ArgoRetry` for retries only evictions explain)."""
-    retries: int
-    """Retry attempts Argo made, of the steps whose pods were seen."""
-    needs_action: tuple[PodRow, ...]
-    """The first TABLE_POD_ROWS at-risk and stuck pods."""
-    needs_action_total: int
-    rows: tuple[PodRow, ...]
-    """Every judged pod, when the tally keeps rows; else none."""
-
-    @property
-    def spot_nodes(self) -> int:
-        """Return how many nodes are spot nodes."""
-        return list(self.node_types.values()).count(NodeType.SPOT)
-
-    @property
-    def on_demand_nodes(self) -> int:
-        """Return how many nodes are on-demand nodes."""
-        return list(self.node_types.values()).count(NodeType.ON_DEMAND)
-
-    @property
-    def discount(self) -> float:
-        """Return the spot discount the savings are estimated with."""
-        return float(self.request.spot_discount)
 
 
 class PlacementTally:

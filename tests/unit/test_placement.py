@@ -21,7 +21,8 @@ from placement.action_results import (
 from placement.facts import Condition, NodeFacts, PodFacts, age, eviction_signal, retry_attempt
 from placement.request import ReportRequest
 from placement.rules import NodeType, Verdict, node_type, requires_spot
-from placement.tally import TABLE_POD_ROWS, PlacementSummary, PlacementTally
+from placement.summary import PlacementSummary
+from placement.tally import TABLE_POD_ROWS, PlacementTally
 from spot_config import SpotConfig
 from spot_profiles import AKS, EKS, Taint, Toleration
 from tests.unit.aks_cluster import REPORTED_COUNTS, aks_nodes, aks_pods
