@@ -28,13 +28,15 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 
+import httpx2
 import yaml
 from lightkube import Client
+from lightkube.config.client_adapter import verify_cluster
 from lightkube.config.kubeconfig import KubeConfig
 
 from localcluster.pki import Pki, write_pki
@@ -46,6 +48,31 @@ _LOG_TAIL_LINES = 30
 _TMP_PREFIX = "kubeflow-spot-cp-"
 _OWNER_FILE = "owner.pid"  # PID of the Python process that owns a temporary directory
 _PR_SET_PDEATHSIG = 1
+
+
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CountingTransport(httpx2.BaseTransport):
+    """Passes every request to a real HTTP transport and records its method and path."""
+
+    def __init__(self, inner: httpx2.BaseTransport):
+        self._inner = inner
+        self.requests: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Record the request, then send it."""
+        self.requests.append((request.method, request.url.path))
+        return self._inner.handle_request(request)
+
+    @property
+    def writes(self) -> list[tuple[str, str]]:
+        """The requests that may change the cluster (anything but GET, HEAD, OPTIONS)."""
+        return [r for r in self.requests if r[0] not in _READ_ONLY_METHODS]
+
+    def close(self) -> None:
+        """Close the real transport."""
+        self._inner.close()
 
 
 class ControlPlaneError(RuntimeError):
@@ -176,14 +203,16 @@ class _Component:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self._signal(signal.SIGTERM)
+        self.signal(signal.SIGCONT)  # a paused component could not act on SIGTERM
+        self.signal(signal.SIGTERM)
         try:
             self.process.wait(_STOP_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
+            self.signal(signal.SIGKILL)
             self.process.wait()
 
-    def _signal(self, signum: int) -> None:
+    def signal(self, signum: int) -> None:
+        """Send a signal to the component's whole process group."""
         assert self.process is not None
         with contextlib.suppress(ProcessLookupError):  # the group is already gone
             os.killpg(self.process.pid, signum)
@@ -271,6 +300,44 @@ class ControlPlane:
             field_manager=field_manager,
             trust_env=False,
         )
+
+    def counting_client(
+        self, field_manager: str | None = None, timeout: float = 10.0
+    ) -> tuple[Client, CountingTransport]:
+        """Return an admin client whose every request is recorded, and its recording transport.
+
+        The transport is a real `httpx2.HTTPTransport` with the kubeconfig's TLS settings (a
+        transport given to httpx replaces the one its `verify` would have built).
+        """
+        if self.kubeconfig_path is None:
+            raise ControlPlaneError("the control plane is not started")
+        config = KubeConfig.from_file(self.kubeconfig_path)
+        single = config.get()
+        assert single.user is not None
+        tls = verify_cluster(single.cluster, single.user, single.abs_file, trust_env=False)
+        transport = CountingTransport(httpx2.HTTPTransport(verify=tls))
+        client = Client(
+            config=config,
+            field_manager=field_manager,
+            trust_env=False,
+            transport=transport,
+            timeout=httpx2.Timeout(timeout),
+        )
+        return client, transport
+
+    @contextlib.contextmanager
+    def paused(self, name: str = "kube-apiserver") -> Iterator[None]:
+        """Freeze one component (SIGSTOP) for the block, then let it go on (SIGCONT).
+
+        A frozen API server still accepts TCP connections (the kernel does) but never answers,
+        like one whose node hangs: clients wait for their read timeout, not a refused connection.
+        """
+        component = next(c for c in self._components if c.name == name)
+        component.signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            component.signal(signal.SIGCONT)
 
     def _start_all(self, pki: Pki, deadline: float) -> None:
         etcd_url = self._start_etcd(deadline)

@@ -25,6 +25,7 @@ from localcluster.seed import (
     delete_pods,
     seed_aks_kubeflow,
 )
+from tests.fuzz.survey import FUZZ_SUMMARY
 
 CLUSTER_TESTS = Path(__file__).parent
 SKIP_VARIABLE = "KUBEFLOW_SPOT_SKIP_CLUSTER"
@@ -66,9 +67,11 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    """Report how long the control plane took to start, when a test started it."""
+    """Report how long the control plane took to start, and what each fuzz run found."""
     if _STARTUP in config.stash:
         terminalreporter.write_line(config.stash[_STARTUP])
+    for line in config.stash.get(FUZZ_SUMMARY, []):
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
