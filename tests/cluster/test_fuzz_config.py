@@ -35,7 +35,7 @@ from localcluster.argo import load_configmaps, parse_durations
 from localcluster.harness import ControlPlane, CountingTransport
 from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, PROFILE_NAMESPACE
 from spot_config import ConfigError, parse_config
-from tests.charm_context import charm_context
+from tests.charm_context import CHARM_ROOT, charm_context
 from tests.fuzz import strategies
 from tests.fuzz.oracles import (
     FUZZ_ARGO_NAMESPACE,
@@ -54,10 +54,17 @@ MAX_WINDOW_NS = 7 * 24 * 3600 * 10**9
 ARGO_MINORS = tuple(os.environ.get("FUZZ_MINORS_TMP", "3.4 3.5 3.6 3.7").split())
 
 
+DEFAULTS = {
+    name: option["default"]
+    for name, option in yaml.safe_load((CHARM_ROOT / "config.yaml").read_text())["options"].items()
+    if "default" in option
+}
+
+
 def _accepted(options: dict[str, object], option: str) -> bool:
     """Tell whether the charm's validation accepts the options without a problem in `option`."""
     try:
-        parse_config(options)
+        parse_config(DEFAULTS | options)
     except ConfigError as error:
         return all(p.option != option for p in error.problems)
     return True
@@ -127,6 +134,8 @@ def test_charm_accepts_a_label_or_taint_exactly_when_the_api_server_does(request
     survey = Survey("labels and taints")
     for raw in draw_many(strategies.NODE_LABELS, LABEL_CASES):
         survey.cases += 1
+        if not raw.strip():
+            continue  # empty means the profile's label
         charm = _accepted({"spot-node-label": raw}, "spot-node-label")
         survey.outcomes[f"label {'accepted' if charm else 'rejected'}"] += 1
         key, value = _label_pieces(raw)
@@ -147,6 +156,8 @@ def test_charm_accepts_a_label_or_taint_exactly_when_the_api_server_does(request
             survey.mismatch("the charm rejects a node label the API server accepts", raw, "")
     for raw in draw_many(strategies.TAINTS, LABEL_CASES):
         survey.cases += 1
+        if not raw.strip():
+            continue  # empty means the profile's taint
         charm = _accepted({"spot-node-taint": raw}, "spot-node-taint")
         survey.outcomes[f"taint {'accepted' if charm else 'rejected'}"] += 1
         if raw.strip() == "none":
@@ -202,7 +213,7 @@ class ArgoCopy:
 
 
 def _argo_minor(case: dict[str, object]) -> str:
-    version = parse_config(case).argo_version
+    version = parse_config(DEFAULTS | case).argo_version
     return version if version in ARGO_MINORS else "3.7"  # 4.x is not built, 3.7 is its closest
 
 
@@ -288,7 +299,8 @@ def test_every_option_set_blocks_without_a_request_or_writes_what_kubernetes_and
     ctx = charm_context()
     copies: list[ArgoCopy] = []
     option_names = tuple(f"{name}=" for name in strategies.OPTIONS)
-    for index, case in enumerate(draw_many(strategies.option_sets(), CHARM_CASES)):
+    cases = strategies.ISSUE_CASES + draw_many(strategies.option_sets(), CHARM_CASES)
+    for index, case in enumerate(cases):
         survey.cases += 1
         counted.requests.clear()
         state = testing.State(
@@ -309,7 +321,7 @@ def test_every_option_set_blocks_without_a_request_or_writes_what_kubernetes_and
             _check_active(client, case, index, survey, copies)
         elif status.name == "waiting" and "missing" in status.message and "argo-configmap" in case:
             # A ConfigMap name that does not exist yet: it must be a name Kubernetes takes.
-            name = parse_config(case).argo_configmap
+            name = parse_config(DEFAULTS | case).argo_configmap
             rejected = configmap_name_rejection(client, KUBEFLOW_NAMESPACE, name)
             if rejected:
                 survey.mismatch(

@@ -187,10 +187,33 @@ OPTIONS: dict[str, st.SearchStrategy[object]] = {
 
 @st.composite
 def option_sets(draw: st.DrawFn) -> dict[str, object]:
-    """Draw a config: a random subset of the options, each with a value from its strategy.
+    """Draw a config: one edge value among defaults, or several options at once.
 
-    Half the cases keep every other option valid, so one bad value meets an otherwise working
-    config; the rest combine several edges at once.
+    Half the cases set one option only, so one edge meets an otherwise working config and
+    reaches the cluster when the charm accepts it; the rest combine up to five.
     """
-    names = draw(st.lists(st.sampled_from(sorted(OPTIONS)), min_size=1, max_size=5, unique=True))
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(OPTIONS)))
+        return {name: draw(OPTIONS[name])}
+    names = draw(st.lists(st.sampled_from(sorted(OPTIONS)), min_size=2, max_size=5, unique=True))
     return {name: draw(OPTIONS[name]) for name in names}
+
+
+ISSUE_CASES: list[dict[str, object]] = [
+    {"spot-node-taint": "kubernetes.azure.com/scalesetpriority\n=spot:NoSchedule"},
+    {"spot-node-label": "kubernetes.azure.com/scalesetpriority\n=spot"},
+    {"spot-node-taint": "k=v\n:NoSchedule"},
+    {"spot-node-label": ".".join(["a" * 63] * 3 + ["a" * 61 + "f"]) + "/x=y"},
+    {"retry-backoff": "٥m"},
+    {"retry-backoff": "５m"},
+    {"retry-backoff": "1h٥m"},
+    {"retry-backoff": "0.0000000001s"},
+    {"retry-backoff": "500ms"},
+    {"retry-backoff": ".5h"},
+    {"retry-backoff": "+5m"},
+    {"retry-backoff": "1us", "retry-max-duration": "5m"},
+    {"retry-backoff": "0s", "retry-max-duration": "5m"},
+    {"spot-workloads": "x" * 70000},
+    {"argo-configmap": "a" * 63},
+]
+"""The values issue 11 reports, tried before the drawn ones."""
