@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -54,15 +54,22 @@ _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class CountingTransport(httpx2.BaseTransport):
-    """Passes every request to a real HTTP transport and records its method and path."""
+    """Passes every request to a real HTTP transport and records its method and path.
+
+    `before`, when set, runs just before each request is sent: a test uses it to change the
+    cluster between the charm's read and its write (a race no other seam reaches).
+    """
 
     def __init__(self, inner: httpx2.BaseTransport):
         self._inner = inner
         self.requests: list[tuple[str, str]] = []
+        self.before: Callable[[httpx2.Request], None] | None = None
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Record the request, then send it."""
         self.requests.append((request.method, request.url.path))
+        if self.before is not None:
+            self.before(request)
         return self._inner.handle_request(request)
 
     @property

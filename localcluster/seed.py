@@ -88,12 +88,20 @@ def seed_aks_kubeflow(client: Client) -> None:
             "user.kubeflow.org/enabled": "true",
         },
     )
+    apply_argo_configmap(client)
+
+
+def apply_argo_configmap(
+    client: Client, name: str = ARGO_CONFIGMAP, immutable: bool = False
+) -> None:
+    """Apply a workflow-controller ConfigMap as the argo-controller charm does, as its manager."""
     client.apply(
         ConfigMap(
             metadata=ObjectMeta(
-                name=ARGO_CONFIGMAP, namespace=KUBEFLOW_NAMESPACE, labels=_ARGO_CONFIGMAP_LABELS
+                name=name, namespace=KUBEFLOW_NAMESPACE, labels=_ARGO_CONFIGMAP_LABELS
             ),
             data=_ARGO_CONFIG,
+            immutable=immutable or None,
         ),
         field_manager=ARGO_FIELD_MANAGER,
         force=True,
