@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_install_without_an_api_server_waits_and_says_why(unit):
     result = unit.dispatch("install")
@@ -75,3 +77,34 @@ def test_update_status_on_a_non_leader_reports_standby_without_touching_the_api(
     assert result.status is not None
     assert result.status[0] == "active"
     assert result.status[1].endswith("· standby, the leader applies")
+
+
+HUGE = "x" * 70000
+"""Longer than one argument may be (MAX_ARG_STRLEN, 128 KiB) once the message repeats it twice."""
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
+def test_a_70000_character_value_blocks_with_a_short_status_through_the_real_hook_tool(unit):
+    unit.config = {"spot-workloads": HUGE}
+
+    result = unit.dispatch("config-changed")
+
+    assert result.returncode == 0, result.output[-2000:]
+    assert "Argument list too long" not in result.output
+    assert result.status is not None
+    state, message = result.status
+    assert state == "blocked"
+    assert message.startswith("invalid config: spot-workloads=")
+    assert len(message) <= 1024
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
+def test_a_70000_character_value_fails_an_action_with_a_short_reason(unit):
+    unit.config = {"spot-workloads": HUGE}
+
+    result = unit.dispatch("show-defaults", action_params={"format": "yaml"})
+
+    assert result.returncode == 0, result.output[-2000:]
+    assert result.action_failure is not None
+    assert result.action_failure.startswith("invalid config: spot-workloads=")
+    assert len(result.action_failure) <= 1024
