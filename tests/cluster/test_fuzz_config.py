@@ -51,7 +51,7 @@ LABEL_CASES = 600 * SCALE
 CHARM_CASES = 250 * SCALE
 MAX_BACKOFF_NS = 24 * 3600 * 10**9
 MAX_WINDOW_NS = 7 * 24 * 3600 * 10**9
-ARGO_MINORS = tuple(os.environ.get("FUZZ_MINORS_TMP", "3.4 3.5 3.6 3.7").split())
+ARGO_MINORS = ("3.4", "3.5", "3.6", "3.7")
 
 
 DEFAULTS = {
