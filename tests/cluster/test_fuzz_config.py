@@ -29,13 +29,13 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 from ops import testing
 
+from applier import PodDefault
 from charm import KubeflowSpotCharm
-from cluster import PodDefault
 from localcluster.argo import load_configmaps, parse_durations
+from localcluster.charm_context import charm_context
 from localcluster.harness import ControlPlane, CountingTransport
 from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, PROFILE_NAMESPACE
-from spot_config import ConfigError, parse_config
-from tests.charm_context import CHARM_ROOT, charm_context
+from spot_config import ConfigError, config_defaults, parse_config
 from tests.fuzz import strategies
 from tests.fuzz.oracles import (
     FUZZ_ARGO_NAMESPACE,
@@ -54,11 +54,7 @@ MAX_WINDOW_NS = 7 * 24 * 3600 * 10**9
 ARGO_MINORS = ("3.4", "3.5", "3.6", "3.7")
 
 
-DEFAULTS = {
-    name: option["default"]
-    for name, option in yaml.safe_load((CHARM_ROOT / "config.yaml").read_text())["options"].items()
-    if "default" in option
-}
+DEFAULTS = config_defaults()
 
 
 def _accepted(options: dict[str, object], option: str) -> bool:

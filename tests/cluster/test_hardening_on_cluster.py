@@ -18,9 +18,10 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Namespace, NamespaceFinalize
 from ops import testing
 
-import cluster as applier_module
+import applier as applier_module
+from applier import PodDefault
 from charm import KubeflowSpotCharm
-from cluster import PodDefault
+from localcluster.charm_context import charm_context
 from localcluster.harness import ControlPlane, CountingTransport
 from localcluster.seed import (
     ARGO_CONFIGMAP,
@@ -28,7 +29,6 @@ from localcluster.seed import (
     PROFILE_NAMESPACE,
     apply_argo_configmap,
 )
-from tests.charm_context import charm_context
 from tests.cluster.charm_on_cluster import argo_configmap, owners, poddefaults, reconcile
 
 PROFILE_LABELS = {"app.kubernetes.io/part-of": "kubeflow-profile"}
