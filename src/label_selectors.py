@@ -10,15 +10,38 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
-_DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
-QUALIFIED_NAME_RE = re.compile(rf"^({_DNS_SUBDOMAIN}/)?{_NAME}$")
-"""A label key: an optional DNS-subdomain prefix and a name of at most 63 characters."""
-LABEL_VALUE_RE = re.compile(rf"^({_NAME})?$")
-DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")
-"""A DNS-1123 label, such as a namespace name (at most 63 characters)."""
-DNS_SUBDOMAIN_RE = re.compile(rf"^{_DNS_SUBDOMAIN}$")
+# apimachinery's own grammar (pkg/api/validate/content, k8s.io/apimachinery v0.36): the same
+# patterns and byte limits, matched whole (Python's `$` would accept a trailing newline). A DNS
+# subdomain has no per-label limit of its own, only 253 in all, as in apimachinery.
+_NAME_RE = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_LABEL_RE = re.compile(_DNS_LABEL)
+_DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+NAME_MAX = 63
+SUBDOMAIN_MAX = 253
+
+
+def is_qualified_name(key: str) -> bool:
+    """Tell whether the API server takes this as a label key or taint key (IsQualifiedName)."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not is_dns_subdomain(prefix):
+        return False
+    return len(name) <= NAME_MAX and _NAME_RE.fullmatch(name) is not None
+
+
+def is_label_value(value: str) -> bool:
+    """Tell whether the API server takes this as a label value (IsValidLabelValue)."""
+    return value == "" or (len(value) <= NAME_MAX and _NAME_RE.fullmatch(value) is not None)
+
+
+def is_dns_label(name: str) -> bool:
+    """Tell whether this is a DNS-1123 label, such as a namespace name (IsDNS1123Label)."""
+    return len(name) <= NAME_MAX and _DNS_LABEL_RE.fullmatch(name) is not None
+
+
+def is_dns_subdomain(name: str) -> bool:
+    """Tell whether this is a DNS-1123 subdomain, such as a ConfigMap name (IsDNS1123Subdomain)."""
+    return len(name) <= SUBDOMAIN_MAX and _DNS_SUBDOMAIN_RE.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -130,10 +153,10 @@ def _parse_requirement(part: str) -> SelectorRequirement:
         requirement = SelectorRequirement(match["key"], operator)
     else:
         raise ValueError(f"{part!r} is not a requirement")
-    if not QUALIFIED_NAME_RE.match(requirement.key):
+    if not is_qualified_name(requirement.key):
         raise ValueError(f"{part!r}: {requirement.key!r} is not a valid label key")
     for value in requirement.values:
-        if not LABEL_VALUE_RE.match(value):
+        if not is_label_value(value):
             raise ValueError(f"{part!r}: {value!r} is not a valid label value")
     return requirement
 

@@ -17,7 +17,9 @@ from typing import TypeVar
 
 import yaml
 
-from label_selectors import DNS_SUBDOMAIN_RE, LABEL_VALUE_RE, QUALIFIED_NAME_RE
+from durations import DURATION_SYNTAX, DurationError, argo_duration_ns
+from label_selectors import is_dns_subdomain, is_label_value, is_qualified_name
+from messages import cut, shown
 from spot_profiles import (
     AKS,
     CUSTOM_PROFILE,
@@ -126,7 +128,7 @@ class InvalidOption:
 
     def __str__(self) -> str:
         """Return `option=value is invalid: accepted ...`, the form used in the status."""
-        return f"{self.option}={self.value!r} is invalid: {self.accepted}"
+        return f"{self.option}={shown(self.value)} is invalid: {self.accepted}"
 
 
 class ConfigError(ValueError):
@@ -137,24 +139,7 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
-# Kubernetes name grammar (apimachinery validation): qualified names, label values, DNS names.
-# Go's time.ParseDuration restricted to hours, minutes and seconds.
-_DURATION_RE = re.compile(r"^(\d+(\.\d+)?(h|m|s))+$")
-_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
-_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
-_ARGO_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(\.\d+)?$")
-
-
-def duration_seconds(text: str) -> float:
-    """Return the length of a Go duration made of h, m and s parts, such as `1h30m`.
-
-    Raises:
-        ValueError: the text is not such a duration.
-
-    """
-    if not _DURATION_RE.match(text):
-        raise ValueError(f"not a Go duration: {text!r}")
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART_RE.findall(text))
+_ARGO_VERSION_RE = re.compile(r"v?([0-9]+)\.([0-9]+)(\.[0-9]+)?")
 
 
 def parse_config(options: Mapping[str, object]) -> SpotConfig:
@@ -224,7 +209,8 @@ class _Parser:
             )
             self._invalid("spot-workloads", f"{reasons}; {accepted}")
         elif unknown:
-            self._invalid("spot-workloads", f"unknown class {', '.join(unknown)}; {accepted}")
+            names = ", ".join(cut(name) for name in unknown[:5])
+            self._invalid("spot-workloads", f"unknown class {names}; {accepted}")
         return tuple(eligible)
 
     def profile(self) -> SpotProfile:
@@ -259,7 +245,7 @@ class _Parser:
         if not raw:
             return None
         key, sep, value = raw.partition("=")
-        if not sep or not QUALIFIED_NAME_RE.match(key) or not LABEL_VALUE_RE.match(value):
+        if not sep or not is_qualified_name(key) or not is_label_value(value):
             self._invalid(
                 "spot-node-label", "key=value with a valid Kubernetes label key and value"
             )
@@ -278,8 +264,8 @@ class _Parser:
         if (
             not sep
             or effect not in TAINT_EFFECTS
-            or not QUALIFIED_NAME_RE.match(key)
-            or not LABEL_VALUE_RE.match(value)
+            or not is_qualified_name(key)
+            or not is_label_value(value)
         ):
             self._invalid(
                 "spot-node-taint",
@@ -291,13 +277,13 @@ class _Parser:
     def retry(self) -> RetryPolicy:
         limit = self._int("retry-limit", 0, MAX_RETRY_LIMIT)
         factor = self._int("retry-backoff-factor", 1, MAX_BACKOFF_FACTOR)
-        backoff = self._duration("retry-backoff", MAX_BACKOFF_SECONDS)
+        backoff, backoff_ns = self._duration("retry-backoff", MAX_BACKOFF_SECONDS)
         max_duration = self._str("retry-max-duration") or None
         if max_duration is not None:
-            window = self._duration("retry-max-duration", MAX_RETRY_WINDOW_SECONDS)
+            _, window_ns = self._duration("retry-max-duration", MAX_RETRY_WINDOW_SECONDS)
             # Argo stops retrying when the next wait would pass the window; a window shorter than
-            # the first wait would silently disable every retry.
-            if window and duration_seconds(window) <= duration_seconds(backoff):
+            # the first wait would silently disable every retry. Only a valid backoff compares.
+            if window_ns is not None and backoff_ns is not None and window_ns <= backoff_ns:
                 self._invalid(
                     "retry-max-duration",
                     f"empty, or a duration longer than retry-backoff ({backoff})",
@@ -305,23 +291,22 @@ class _Parser:
         on = self.choice("retry-on", RetryOn)
         return RetryPolicy(limit, backoff, factor, max_duration, on)
 
-    def _duration(self, option: str, max_seconds: int) -> str:
+    def _duration(self, option: str, max_seconds: int) -> tuple[str, int | None]:
+        """Return the value and Argo's reading of it in nanoseconds, or the default and None."""
         raw = self._str(option)
         try:
-            seconds = duration_seconds(raw)
-        except ValueError:
-            seconds = 0
-        if not 0 < seconds <= max_seconds:
-            limit = f"{max_seconds // 3600}h"
-            self._invalid(
-                option, f"a Go duration such as 30s, 5m or 1h30m, above 0 and at most {limit}"
-            )
-            return str(config_defaults()[option])
-        return raw
+            nanoseconds = argo_duration_ns(raw)
+        except DurationError:
+            nanoseconds = 0
+        # Argo waits what it parses: 0.0000000001s is 0 ns, no wait at all.
+        if not 0 < nanoseconds <= max_seconds * 10**9:
+            self._invalid(option, f"{DURATION_SYNTAX}, above 0 and at most {max_seconds // 3600}h")
+            return str(config_defaults()[option]), None
+        return raw, nanoseconds
 
     def argo_version(self) -> str:
         raw = self._str("argo-version")
-        found = _ARGO_VERSION_RE.match(raw)
+        found = _ARGO_VERSION_RE.fullmatch(raw)
         minor = f"{found.group(1)}.{found.group(2)}" if found else ""
         if minor not in SUPPORTED_ARGO_VERSIONS:
             self._invalid("argo-version", "one of " + ", ".join(SUPPORTED_ARGO_VERSIONS))
@@ -330,6 +315,6 @@ class _Parser:
 
     def configmap_name(self) -> str:
         raw = self._str("argo-configmap")
-        if len(raw) > 253 or not DNS_SUBDOMAIN_RE.match(raw):
+        if not is_dns_subdomain(raw):
             self._invalid("argo-configmap", "a ConfigMap name (lowercase DNS subdomain)")
         return raw

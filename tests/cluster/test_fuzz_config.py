@@ -69,7 +69,6 @@ def _accepted(options: dict[str, object], option: str) -> bool:
 # Duration grammar: the charm against Argo's parser of every pinned release.
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 1 and 8: durations Argo reads otherwise")
 def test_charm_accepts_a_duration_exactly_when_argo_reads_a_usable_wait(request):
     survey = Survey("durations")
     values = draw_many(strategies.DURATIONS, DURATION_CASES)
@@ -125,7 +124,6 @@ def _taint_pieces(raw: str) -> tuple[str, str, str]:
     return key, value, effect
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defects 1 and 8: labels and taints")
 def test_charm_accepts_a_label_or_taint_exactly_when_the_api_server_does(request, client):
     survey = Survey("labels and taints")
     for raw in draw_many(strategies.NODE_LABELS, LABEL_CASES):
@@ -287,7 +285,6 @@ def _check_with_argo(control_plane: ControlPlane, copies: list[ArgoCopy], survey
                 )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defects 1, 2 and 8 reach the cluster")
 def test_every_option_set_blocks_without_a_request_or_writes_what_kubernetes_and_argo_accept(
     request, client, control_plane, counted, argo_copies
 ):

@@ -61,7 +61,7 @@ def test_argo_controller_keys_are_untouched(ctx, cluster):
         ("spot-node-taint", "a=b:Sometimes", "Effect one of NoSchedule"),
         ("retry-limit", -1, "an integer from 0 to 20"),
         ("retry-limit", 1000, "an integer from 0 to 20"),
-        ("retry-backoff", "5 minutes", "a Go duration"),
+        ("retry-backoff", "5 minutes", "a duration as Argo reads it"),
         ("retry-backoff-factor", 0, "an integer from 1 to 10"),
         ("retry-max-duration", "1m", "longer than retry-backoff (5m)"),
         ("retry-on", "failures", "one of evictions, errors, all"),
