@@ -21,6 +21,7 @@ from applier import ApplyOutcome, SpotDefaultsApplier
 from delivery import DeliveryPlan, plan_delivery
 from identity import MANAGER
 from manifests_requirer import ManifestsRequirer
+from messages import bounded
 from placement.action_results import ReportTooLargeError
 from placement.reader import PlacementReadError, read_placement
 from placement.report import action_results
@@ -115,7 +116,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         try:
             config = parse_config(self.config)
         except ConfigError as error:
-            event.add_status(ops.BlockedStatus(f"invalid config: {error}"))
+            event.add_status(ops.BlockedStatus(bounded(f"invalid config: {error}")))
             return
         if not self.unit.is_leader():
             event.add_status(ops.ActiveStatus(f"{config.summary()} · standby, the leader applies"))
@@ -124,7 +125,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         if outcome is None or plan is None:
             return  # No reconcile ran in this dispatch (an action): keep the last status.
         for problem in outcome.blocked:
-            event.add_status(ops.BlockedStatus(problem))
+            event.add_status(ops.BlockedStatus(bounded(problem)))
         if plan.withheld:  # Withdrawn, and the config wants PodDefaults somewhere.
             event.add_status(
                 ops.BlockedStatus(
@@ -134,7 +135,7 @@ class KubeflowSpotCharm(ops.CharmBase):
                 )
             )
         for problem in outcome.waiting:
-            event.add_status(ops.WaitingStatus(problem))
+            event.add_status(ops.WaitingStatus(bounded(problem)))
         event.add_status(
             ops.ActiveStatus(f"{config.summary()} · {plan.describe(outcome.namespaces)}")
         )
@@ -144,7 +145,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         try:
             return parse_config(self.config)
         except ConfigError as error:
-            event.fail(f"invalid config: {error}")
+            event.fail(bounded(f"invalid config: {error}"))
             return None
 
     def _on_show_defaults_action(self, event: ops.ActionEvent) -> None:
@@ -175,7 +176,7 @@ class KubeflowSpotCharm(ops.CharmBase):
             read_placement(self.lightkube_client, request, tally, app=self.app.name)
             event.set_results(action_results(tally.finish()))
         except (PlacementReadError, ReportTooLargeError) as error:
-            event.fail(str(error))
+            event.fail(bounded(str(error)))
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -41,8 +41,12 @@ ARGO_NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
 """Set by the kubelet on the API copy of a static pod."""
 # Argo names the attempts of a retried step `<step>(0)`, `<step>(1)`, ...; loop items are
-# `<step>(0:item)`, which this does not match.
-_RETRY_ATTEMPT_RE = re.compile(r"^(?P<step>.+)\((?P<attempt>\d+)\)$")
+# `<step>(0:item)`, which this does not match. The annotation is the user's to write: ASCII
+# digits only, at most six of them (a longer number is no retry attempt), and one step counts
+# as at most MAX_COUNTED_ATTEMPT retries, the most the charm's retry default makes, so one pod
+# can neither break nor skew the cluster-wide report.
+_RETRY_ATTEMPT_RE = re.compile(r"(?P<step>.+)\((?P<attempt>[0-9]{1,6})\)")
+MAX_COUNTED_ATTEMPT = 20
 
 
 @dataclass(frozen=True)
@@ -142,10 +146,11 @@ class RetryAttempt:
 def retry_attempt(pod: PodFacts) -> RetryAttempt | None:
     """Return which attempt of which Argo step the pod is, when Argo retries that step."""
     workflow = pod.labels.get(ARGO_WORKFLOW_LABEL)
-    match = _RETRY_ATTEMPT_RE.match(pod.annotations.get(ARGO_NODE_NAME_ANNOTATION, ""))
+    match = _RETRY_ATTEMPT_RE.fullmatch(pod.annotations.get(ARGO_NODE_NAME_ANNOTATION, ""))
     if workflow is None or match is None:
         return None
-    return RetryAttempt((pod.namespace, workflow, match["step"]), int(match["attempt"]))
+    attempt = min(int(match["attempt"]), MAX_COUNTED_ATTEMPT)
+    return RetryAttempt((pod.namespace, workflow, match["step"]), attempt)
 
 
 def node_local(pod: PodFacts) -> bool:

@@ -9,7 +9,8 @@ import enum
 import math
 from dataclasses import dataclass
 
-from label_selectors import DNS_LABEL_RE, SELECTOR_SYNTAX, LabelSelector, parse_label_selector
+from label_selectors import SELECTOR_SYNTAX, LabelSelector, is_dns_label, parse_label_selector
+from messages import bounded, shown
 
 
 class ReportFormat(enum.StrEnum):
@@ -38,27 +39,28 @@ class ReportRequest:
     def __post_init__(self) -> None:
         """Check every param before any API call, so a bad one never costs a request."""
         problems: list[str] = []
-        if self.namespace and (len(self.namespace) > 63 or not DNS_LABEL_RE.match(self.namespace)):
+        if self.namespace and not is_dns_label(self.namespace):
             problems.append(
-                f"namespace={self.namespace!r} is invalid: a DNS-1123 label (lower-case letters,"
-                " digits and '-', at most 63 characters), or empty for all namespaces"
+                f"namespace={shown(self.namespace)} is invalid: a DNS-1123 label (lower-case"
+                " letters, digits and '-', at most 63 characters), or empty for all namespaces"
             )
         try:
             parse_label_selector(self.selector)
         except ValueError as error:
             problems.append(
-                f"selector={self.selector!r} is invalid ({error}): accepted is {SELECTOR_SYNTAX}"
+                f"selector={shown(self.selector)} is invalid ({error}):"
+                f" accepted is {SELECTOR_SYNTAX}"
             )
         if self.format not in REPORT_FORMATS:
             problems.append(
-                f"format={self.format!r} is invalid: one of {', '.join(REPORT_FORMATS)}"
+                f"format={shown(self.format)} is invalid: one of {', '.join(REPORT_FORMATS)}"
             )
         if not _is_fraction(self.spot_discount):
             problems.append(
-                f"spot-discount={self.spot_discount!r} is invalid: a number from 0 to 1"
+                f"spot-discount={shown(self.spot_discount)} is invalid: a number from 0 to 1"
             )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(bounded("; ".join(problems)))
 
     @property
     def keeps_rows(self) -> bool:

@@ -83,7 +83,6 @@ HUGE = "x" * 70000
 """Longer than one argument may be (MAX_ARG_STRLEN, 128 KiB) once the message repeats it twice."""
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
 def test_a_70000_character_value_blocks_with_a_short_status_through_the_real_hook_tool(unit):
     unit.config = {"spot-workloads": HUGE}
 
@@ -98,7 +97,6 @@ def test_a_70000_character_value_blocks_with_a_short_status_through_the_real_hoo
     assert len(message) <= 1024
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
 def test_a_70000_character_value_fails_an_action_with_a_short_reason(unit):
     unit.config = {"spot-workloads": HUGE}
 

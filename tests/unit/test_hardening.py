@@ -59,7 +59,6 @@ ARGO_REJECTS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 1")
 @pytest.mark.parametrize("case", [*KUBERNETES_REJECTS, *ARGO_REJECTS])
 def test_a_value_kubernetes_or_argo_rejects_is_invalid(case):
     option, value = {**KUBERNETES_REJECTS, **ARGO_REJECTS}[case]
@@ -72,7 +71,6 @@ def test_a_value_kubernetes_or_argo_rejects_is_invalid(case):
 ARGO_ACCEPTS = ["500ms", "1us", "1µs", ".5h", "+5m", "300"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 8")
 @pytest.mark.parametrize("value", ARGO_ACCEPTS)
 def test_a_duration_argo_reads_as_a_positive_wait_is_accepted(value):
     assert problems(retry_backoff=value) == {}
@@ -92,7 +90,6 @@ def test_a_63_character_dns_label_is_accepted(option, value):
     assert problems(**{option: value}) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 8")
 def test_the_window_is_compared_with_the_backoff_given_not_the_default():
     found = problems(retry_backoff="0s", retry_max_duration="5m")
 
@@ -106,7 +103,6 @@ HUGE = "x" * 70000
 MESSAGE_LIMIT = 1024
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
 def test_a_huge_invalid_value_gives_a_short_blocked_status(ctx):
     state = ctx.run(ctx.on.config_changed(), leader_state(**{"spot-workloads": HUGE}))
 
@@ -115,7 +111,6 @@ def test_a_huge_invalid_value_gives_a_short_blocked_status(ctx):
     assert len(state.unit_status.message) <= MESSAGE_LIMIT
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2")
 def test_a_huge_invalid_value_gives_a_short_action_failure(ctx):
     with pytest.raises(testing.ActionFailed) as failed:
         ctx.run(ctx.on.action("show-defaults"), leader_state(**{"spot-workloads": HUGE}))
@@ -127,7 +122,6 @@ def test_a_huge_invalid_value_gives_a_short_action_failure(ctx):
 # Defect 3: report-placement params and pod annotations a user controls.
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 3")
 def test_a_namespace_param_with_a_trailing_newline_fails_before_any_api_call(monkeypatch):
     calls = []
     monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: calls.append(1))
@@ -154,7 +148,6 @@ def _retried_step(attempt: str) -> dict:
     return pod
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 3")
 def test_a_step_annotation_with_5000_digits_does_not_break_the_report(ctx, cluster):
     cluster.add("Pod", _retried_step("9" * 5000))
 
@@ -164,7 +157,6 @@ def test_a_step_annotation_with_5000_digits_does_not_break_the_report(ctx, clust
     assert ctx.action_results["evictions"] <= 20
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 3")
 def test_one_pod_cannot_claim_a_billion_evictions(ctx, cluster):
     cluster.add("Pod", _retried_step("1000000000"))
 
