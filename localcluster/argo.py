@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from localcluster.harness import argo_config_check
 
@@ -47,7 +48,7 @@ class LoadVerdict:
     """Argo's parse of `retryStrategy.backoff.duration` and `maxDuration`, where present."""
 
 
-def _run(argv: list[str], lines: Iterable[str]) -> list[dict]:
+def _run(argv: list[str], lines: Iterable[str]) -> list[dict[str, Any]]:
     stdin = "".join(json.dumps(line) + "\n" for line in lines)
     done = subprocess.run(
         argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT_SECONDS, check=False
@@ -58,7 +59,7 @@ def _run(argv: list[str], lines: Iterable[str]) -> list[dict]:
     return [json.loads(line) for line in done.stdout.split("\n") if line]
 
 
-def _parsed(answer: dict) -> Parsed:
+def _parsed(answer: dict[str, Any]) -> Parsed:
     return Parsed(answer["ok"], answer["nanoseconds"], answer.get("error", ""))
 
 

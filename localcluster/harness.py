@@ -320,6 +320,7 @@ class ControlPlane:
             raise ControlPlaneError("the control plane is not started")
         config = KubeConfig.from_file(self.kubeconfig_path)
         single = config.get()
+        assert single is not None
         assert single.user is not None
         tls = verify_cluster(single.cluster, single.user, single.abs_file, trust_env=False)
         transport = CountingTransport(httpx2.HTTPTransport(verify=tls))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from lightkube import ALL_NS, ApiError, Client
 from lightkube.generic_resource import create_namespaced_resource
@@ -21,7 +21,16 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 
-from identity import API_ERRORS, MANAGER, PROFILE_NAMESPACE_LABELS, api_problem, charm_labels
+from deadline import RECONCILE_DEADLINE_SECONDS, Deadline, DeadlineClient, DeadlineExceededError
+from identity import (
+    API_ERRORS,
+    MANAGER,
+    PROFILE_NAMESPACE_LABELS,
+    api_problem,
+    charm_labels,
+    is_ours,
+    namespace_terminating,
+)
 from render import WORKFLOW_DEFAULTS_KEY
 
 logger = logging.getLogger(__name__)
@@ -42,6 +51,8 @@ class ApplyOutcome:
     """Problems only the operator can fix."""
     waiting: list[str] = field(default_factory=list)
     """Problems that go away once another charm is deployed or the API answers."""
+    not_ours: list[str] = field(default_factory=list)
+    """`namespace/name` of PodDefaults that have the charm's names but are someone else's."""
 
 
 class SpotDefaultsApplier:
@@ -79,9 +90,13 @@ class SpotDefaultsApplier:
         """
         outcome = ApplyOutcome()
         try:
-            self._client = self._connect()
+            # One deadline for every request of the reconcile (see deadline.py).
+            deadline = Deadline(RECONCILE_DEADLINE_SECONDS)
+            self._client = cast(Client, DeadlineClient(self._connect(), deadline))
             self._apply_pod_defaults(pod_defaults, outcome)
             self._apply_workflow_defaults(workflow_defaults, configmap, outcome)
+        except DeadlineExceededError as error:
+            outcome.waiting.append(f"reconcile {error}; it goes on at the next hook")
         except API_ERRORS as error:
             problem = api_problem(error, self._app)
             if problem.needs_trust:
@@ -112,17 +127,45 @@ class SpotDefaultsApplier:
             for manifest in manifests
         }
         existing = self._client.list(PodDefault, namespace=ALL_NS, labels=_selector(self._labels))
+        ours: set[tuple[str, str]] = set()
         for current in existing:
             key = _namespaced_name(current)
             desired = wanted.get(key)
-            if desired is None:
+            if not is_ours(current):
+                # Our labels, another field manager: someone else's object; never touch it.
+                outcome.not_ours.append("/".join(key))
+                wanted.pop(key, None)
+            elif desired is None:
                 logger.info("pruning PodDefault %s/%s", *key)
                 self._client.delete(PodDefault, key[1], namespace=key[0])
             elif _same_content(current, desired):
                 del wanted[key]  # Unchanged: a steady-state reconcile sends no writes.
-        for desired in wanted.values():
-            self._client.apply(PodDefault.from_dict(desired), field_manager=MANAGER, force=True)
+            else:
+                ours.add(key)
+        for key, desired in wanted.items():
+            self._write_pod_default(key, desired, key in ours, outcome)
         outcome.namespaces = len(namespaces)
+        if outcome.not_ours:
+            outcome.blocked.append(_not_ours_message(sorted(set(outcome.not_ours))))
+
+    def _write_pod_default(
+        self, key: tuple[str, str], desired: dict[str, Any], ours: bool, outcome: ApplyOutcome
+    ) -> None:
+        """Update our PodDefault, or create it; an object already there is someone else's."""
+        try:
+            if ours:
+                self._client.apply(
+                    PodDefault.from_dict(desired), field_manager=MANAGER, force=True
+                )
+            else:
+                # A create never touches an object of that name that is not ours: it fails.
+                self._client.create(PodDefault.from_dict(desired), field_manager=MANAGER)
+        except ApiError as error:
+            if error.status.code == 409 and not ours:
+                outcome.not_ours.append("/".join(key))
+            elif not namespace_terminating(error):
+                raise
+            # A namespace that began terminating after the LIST: nothing to deliver there.
 
     def _crd_exists(self) -> bool:
         try:
@@ -135,7 +178,12 @@ class SpotDefaultsApplier:
 
     def _profile_namespaces(self) -> list[str]:
         found = self._client.list(Namespace, labels=_selector(PROFILE_NAMESPACE_LABELS))
-        return sorted(_namespaced_name(ns)[1] for ns in found)
+        # A namespace being deleted refuses new objects (NamespaceLifecycle's 403): skip it.
+        return sorted(
+            _namespaced_name(ns)[1]
+            for ns in found
+            if not (ns.status and ns.status.phase == "Terminating")
+        )
 
     # Argo workflowDefaults
 
@@ -151,12 +199,18 @@ class SpotDefaultsApplier:
         # argo-configmap option changed) or from all of them when no defaults are wanted.
         for name, owned in configmaps.items():
             if MANAGER in _key_owners(owned) and (name != configmap or document is None):
-                self._withdraw_key(name)
+                self._withdraw_key(owned, outcome)
         if document is None:
             return
         current = configmaps.get(configmap)
         if current is None:
             outcome.waiting.append(f"waiting for argo-controller (ConfigMap {configmap} missing)")
+            return
+        if current.immutable:
+            outcome.blocked.append(
+                f"ConfigMap {configmap} is immutable, so {WORKFLOW_DEFAULTS_KEY} cannot be added:"
+                " recreate it without immutable: true, or set argo-configmap to a mutable one"
+            )
             return
         if SINGLE_CONFIG_KEY in (current.data or {}):
             # Argo then requires `config` to be the only key: adding ours would make the
@@ -188,12 +242,36 @@ class SpotDefaultsApplier:
                 raise
             outcome.blocked.append(f"conflict on ConfigMap {configmap}: {error.status.message}")
 
-    def _withdraw_key(self, name: str) -> None:
+    def _withdraw_key(self, owned: ConfigMap, outcome: ApplyOutcome) -> None:
         # Applying the ConfigMap with none of our fields makes the API server drop the fields
-        # only we owned, our key, and nothing that argo-controller owns.
+        # only we owned, our key, and nothing that argo-controller owns. The uid read with it is
+        # a precondition: were the ConfigMap deleted since, the API server answers 409 "uid
+        # mismatch ... no existing object was found" instead of creating an empty one, and 422
+        # when another of that name replaced it (checked on kube-apiserver 1.36).
+        name = _namespaced_name(owned)[1]
+        uid = owned.metadata.uid if owned.metadata else None
         logger.info("withdrawing %s from ConfigMap %s", WORKFLOW_DEFAULTS_KEY, name)
-        empty = ConfigMap(metadata=ObjectMeta(name=name, namespace=self._namespace))
-        self._client.apply(empty, field_manager=MANAGER, force=False)
+        empty = ConfigMap(metadata=ObjectMeta(name=name, namespace=self._namespace, uid=uid))
+        try:
+            self._client.apply(empty, field_manager=MANAGER, force=False)
+        except ApiError as error:
+            if error.status.code not in (409, 422):
+                raise
+            if owned.immutable:
+                outcome.blocked.append(
+                    f"ConfigMap {name} is immutable: {WORKFLOW_DEFAULTS_KEY} stays in it;"
+                    " recreate it without the key"
+                )
+            else:
+                logger.info("ConfigMap %s is gone or replaced: nothing to withdraw", name)
+
+
+def _not_ours_message(names: list[str]) -> str:
+    more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+    return (
+        f"PodDefault {names[0]}{more} has the charm's name but is not the charm's: left"
+        " untouched; delete or rename it to get the spot PodDefault there"
+    )
 
 
 def _key_owners(configmap: ConfigMap) -> list[str]:

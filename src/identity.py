@@ -8,6 +8,7 @@ module imports lightkube's error types, not ops.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx2
 from lightkube import ApiError, ConfigError
@@ -34,6 +35,22 @@ def charm_labels(app: str) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGER, INSTANCE_LABEL: app}
 
 
+def is_ours(obj: Any) -> bool:
+    """Tell whether an object read from the API server was written by the charm's manager.
+
+    The charm's labels alone do not make an object the charm's: anyone can copy them.
+    """
+    meta = obj.metadata
+    return meta is not None and any(e.manager == MANAGER for e in meta.managedFields or [])
+
+
+def namespace_terminating(error: ApiError) -> bool:
+    """Tell a 403 from NamespaceLifecycle (namespace being deleted) from a lack of rights."""
+    details = error.status.details
+    causes = (details.causes or []) if details else []
+    return error.status.code == 403 and any(c.reason == "NamespaceTerminating" for c in causes)
+
+
 def trust_hint(app: str) -> str:
     """Return what the operator runs to give the charm its cluster permissions."""
     return f"run: juju trust {app} --scope=cluster"
@@ -55,6 +72,8 @@ def api_problem(error: ApiError | httpx2.TransportError | ConfigError, app: str)
     if not isinstance(error, ApiError):
         return ApiProblem(f"Kubernetes API unreachable: {error}")
     code = error.status.code
+    if namespace_terminating(error):
+        return ApiProblem(f"Kubernetes API error {code}: {error.status.message}", code=code)
     if code in (401, 403):
         return ApiProblem(trust_hint(app), needs_trust=True, code=code)
     return ApiProblem(f"Kubernetes API error {code}: {error.status.message}", code=code)

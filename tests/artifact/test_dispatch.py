@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 
 def test_install_without_an_api_server_waits_and_says_why(unit):
     result = unit.dispatch("install")

@@ -106,7 +106,6 @@ def users_poddefault(client: Client) -> Iterator[dict]:
             raise
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4")
 def test_a_users_poddefault_of_our_name_is_left_alone_and_named_in_the_status(
     client, spot_ctx, users_poddefault
 ):
@@ -134,7 +133,6 @@ def terminating_namespace(client: Client) -> Iterator[str]:
     _drop_namespace(client, name)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5")
 def test_a_terminating_profile_namespace_is_skipped_without_a_trust_hint(
     client, spot_ctx, terminating_namespace
 ):
@@ -149,7 +147,6 @@ def test_a_terminating_profile_namespace_is_skipped_without_a_trust_hint(
 # Defect 6: withdrawing our key from an Argo ConfigMap deleted meanwhile.
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 6")
 def test_withdrawing_the_key_never_recreates_a_deleted_configmap(client, spot_ctx, charm_client):
     reconcile(spot_ctx)
     assert "kubeflow-spot" in owners(argo_configmap(client))["workflowDefaults"]
@@ -185,7 +182,6 @@ def immutable_configmap(client: Client) -> Iterator[str]:
     client.delete(ConfigMap, IMMUTABLE, namespace=KUBEFLOW_NAMESPACE)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 7")
 def test_an_immutable_argo_configmap_blocks_with_what_to_do(spot_ctx, immutable_configmap):
     state = reconcile(spot_ctx, **{"argo-configmap": immutable_configmap})
 
@@ -213,13 +209,10 @@ def many_profiles(client: Client) -> Iterator[list[str]]:
         _drop_namespace(client, name)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 9")
 def test_a_reconcile_on_a_stalled_api_server_stops_at_its_deadline_and_waits(
     control_plane, spot_ctx, charm_client, many_profiles, monkeypatch
 ):
-    monkeypatch.setattr(
-        applier_module, "RECONCILE_DEADLINE_SECONDS", DEADLINE_SECONDS, raising=False
-    )
+    monkeypatch.setattr(applier_module, "RECONCILE_DEADLINE_SECONDS", DEADLINE_SECONDS)
 
     def stall(request: httpx2.Request) -> None:
         # Every answer comes late: the API server is frozen for a while before each request.

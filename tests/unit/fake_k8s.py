@@ -31,7 +31,7 @@ class FakeCluster:
 
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     writes: list[tuple[str, str, str, str]] = field(default_factory=list)
-    """Every apply or delete, as (verb, kind, namespace, name)."""
+    """Every apply, create or delete, as (verb, kind, namespace, name)."""
     requests: int = 0
     fail: dict[tuple[str, str], int] = field(default_factory=dict)
     """Make (verb, kind) answer with this HTTP status code."""
@@ -99,14 +99,29 @@ class FakeCluster:
         key = (kind, meta.get("namespace", ""), meta["name"])
         self.writes.append(("apply", *key))
         if kind == "ConfigMap":
+            if meta.get("uid") and key not in self.objects:
+                raise api_error(409, "uid mismatch: no existing object was found")
             self._apply_configmap_data(key, manifest.get("data") or {}, field_manager, force)
         else:
-            self.objects[key] = {
-                "apiVersion": manifest.get("apiVersion"),
-                "kind": kind,
-                **manifest,
-            }
+            self._store(key, manifest, field_manager, "Apply")
         return obj
+
+    def create(self, obj: Any, *, field_manager: str | None = None) -> Any:
+        kind = type(obj).__name__
+        self._check("create", kind)
+        manifest = obj.to_dict()
+        key = (kind, manifest["metadata"].get("namespace", ""), manifest["metadata"]["name"])
+        self.writes.append(("create", *key))
+        if key in self.objects:
+            raise api_error(409, f"{kind} {key[2]} already exists")
+        self._store(key, manifest, field_manager or "", "Update")
+        return obj
+
+    def _store(
+        self, key: tuple[str, str, str], manifest: dict[str, Any], manager: str, operation: str
+    ) -> None:
+        manifest["metadata"]["managedFields"] = [{"manager": manager, "operation": operation}]
+        self.objects[key] = {"apiVersion": manifest.get("apiVersion"), "kind": key[0], **manifest}
 
     def _apply_configmap_data(
         self, key: tuple[str, str, str], data: dict[str, str], manager: str, force: bool

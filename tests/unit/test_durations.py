@@ -1,5 +1,6 @@
-"""The port of Argo's ParseStringToDuration and Go's time.ParseDuration, on values whose Go
-answers were read from Argo 3.7.17's own parser (localcluster/go/argo-config `durations`).
+"""The port of Argo's ParseStringToDuration and Go's time.ParseDuration, on known values.
+
+The expected answers were read from Argo 3.7.17's own parser (argo-config-check `durations`).
 
 tests/cluster/test_fuzz_config.py compares the two over thousands of drawn strings.
 """
