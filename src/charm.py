@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import cast
 
 import ops
 from lightkube import Client
 
 from applier import ApplyOutcome, SpotDefaultsApplier
+from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient, DeadlineExceededError
 from delivery import DeliveryPlan, plan_delivery
 from identity import MANAGER
 from manifests_requirer import ManifestsRequirer
@@ -67,6 +69,11 @@ class KubeflowSpotCharm(ops.CharmBase):
     def lightkube_client(self) -> Client:
         """Return a client for the cluster the charm runs in; tests replace this seam."""
         return Client(namespace=self.model.name, field_manager=MANAGER)
+
+    def _action_client(self) -> Client:
+        """Return the client for one action, its requests held to the action's deadline."""
+        deadline = Deadline(ACTION_DEADLINE_SECONDS)
+        return cast(Client, DeadlineClient(self.lightkube_client(), deadline))
 
     def _applier(self) -> SpotDefaultsApplier:
         return SpotDefaultsApplier(
@@ -173,10 +180,12 @@ class KubeflowSpotCharm(ops.CharmBase):
             control_plane_namespaces=CONTROL_PLANE_NAMESPACES | {self.model.name},
         )
         try:
-            read_placement(self.lightkube_client, request, tally, app=self.app.name)
+            read_placement(self._action_client, request, tally, app=self.app.name)
             event.set_results(action_results(tally.finish()))
         except (PlacementReadError, ReportTooLargeError) as error:
             event.fail(bounded(str(error)))
+        except DeadlineExceededError as error:
+            event.fail(f"report-placement {error}: nothing was reported; try again")
 
 
 if __name__ == "__main__":  # pragma: nocover

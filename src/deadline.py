@@ -64,7 +64,9 @@ class DeadlineClient:
         return checked
 
     def _checked_items(self, items: Iterable[Any]) -> Iterator[Any]:
-        # A LIST pages lazily: each further page is a request of its own.
+        # A LIST pages lazily: each further page is a request of its own, and the last one may
+        # end past the deadline with no item after it.
         for item in items:
             self._deadline.check()
             yield item
+        self._deadline.check()

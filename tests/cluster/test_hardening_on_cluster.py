@@ -19,6 +19,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace, NamespaceFinalize
 from ops import testing
 
 import applier as applier_module
+import charm as charm_module
 from applier import PodDefault
 from charm import KubeflowSpotCharm
 from localcluster.charm_context import charm_context
@@ -229,3 +230,26 @@ def test_a_reconcile_on_a_stalled_api_server_stops_at_its_deadline_and_waits(
     assert "deadline" in state.unit_status.message
     converged = reconcile(spot_ctx, **{"spot-workloads": "pipelines,training,hpo"})
     assert converged.unit_status.name == "active", converged.unit_status.message
+
+
+ACTION_DEADLINE_SECONDS = 1.0
+
+
+def test_report_placement_on_a_stalled_api_server_fails_at_its_deadline(
+    control_plane, spot_ctx, charm_client, monkeypatch
+):
+    monkeypatch.setattr(charm_module, "ACTION_DEADLINE_SECONDS", ACTION_DEADLINE_SECONDS)
+
+    def stall(request: httpx2.Request) -> None:
+        with control_plane.paused():
+            time.sleep(STALL_SECONDS)
+
+    charm_client.before = stall
+    state = testing.State(leader=True, model=testing.Model(name=KUBEFLOW_NAMESPACE))
+    with pytest.raises(testing.ActionFailed) as failed:
+        spot_ctx.run(spot_ctx.on.action("report-placement"), state)
+    charm_client.before = None
+
+    assert "deadline" in failed.value.message
+    # A LIST of nodes, a LIST of pods; no further page once the deadline has passed.
+    assert len(charm_client.requests) <= ACTION_DEADLINE_SECONDS / STALL_SECONDS + 1
