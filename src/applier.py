@@ -206,12 +206,6 @@ class SpotDefaultsApplier:
         if current is None:
             outcome.waiting.append(f"waiting for argo-controller (ConfigMap {configmap} missing)")
             return
-        if current.immutable:
-            outcome.blocked.append(
-                f"ConfigMap {configmap} is immutable, so {WORKFLOW_DEFAULTS_KEY} cannot be added:"
-                " recreate it without immutable: true, or set argo-configmap to a mutable one"
-            )
-            return
         if SINGLE_CONFIG_KEY in (current.data or {}):
             # Argo then requires `config` to be the only key: adding ours would make the
             # workflow controller fail to parse its config and crash-loop.
@@ -230,6 +224,12 @@ class SpotDefaultsApplier:
             return
         if (current.data or {}).get(WORKFLOW_DEFAULTS_KEY) == document:
             return  # Already in place: writing it again would only bump the resourceVersion.
+        if current.immutable:
+            outcome.blocked.append(
+                f"ConfigMap {configmap} is immutable, so {WORKFLOW_DEFAULTS_KEY} cannot be added:"
+                " recreate it without immutable: true, or set argo-configmap to a mutable one"
+            )
+            return
         patch = ConfigMap(
             metadata=ObjectMeta(name=configmap, namespace=self._namespace),
             data={WORKFLOW_DEFAULTS_KEY: document},
