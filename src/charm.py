@@ -18,11 +18,13 @@ import ops
 from lightkube import Client
 
 from applier import ApplyOutcome, SpotDefaultsApplier
+from conflicts import Conflict, charged_pod_defaults
 from delivery import DeliveryPlan, plan_delivery
-from identity import MANAGER
+from explain import status_warnings
+from identity import API_ERRORS, MANAGER, api_problem
 from manifests_requirer import ManifestsRequirer
 from placement.action_results import ReportTooLargeError
-from placement.reader import PlacementReadError, read_placement
+from placement.reader import PlacementReadError, read_conflicts, read_placement
 from placement.report import action_results
 from placement.request import ReportRequest
 from placement.tally import PlacementTally
@@ -45,6 +47,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         # Set by a reconcile in this dispatch; collect-status reports it.
         self._outcome: ApplyOutcome | None = None
         self._plan: DeliveryPlan | None = None
+        self._conflicts: list[Conflict] = []
         self._dispatcher = ManifestsRequirer(self, POD_DEFAULTS_RELATION)
         for event in (
             self.on.install,
@@ -88,6 +91,22 @@ class KubeflowSpotCharm(ops.CharmBase):
             plan.applied_directly, rendered.workflow_defaults, config.argo_configmap
         )
         self._plan = plan
+        self._conflicts = self._find_conflicts(config)
+
+    def _find_conflicts(self, config: SpotConfig) -> list[Conflict]:
+        """Return the workloads our PodDefaults stop from starting (Jobs and FailedCreate events).
+
+        A failed read leaves the status to what was applied: it is logged, not reported.
+        """
+        pod_defaults = charged_pod_defaults(config, self.app.name)
+        try:
+            return read_conflicts(self.lightkube_client(), "", pod_defaults, every_kind=False)
+        except API_ERRORS as error:
+            logger.warning(
+                "could not look for toleration conflicts: %s",
+                api_problem(error, self.app.name).message,
+            )
+            return []
 
     def _on_dispatcher_relation_broken(self, event: ops.RelationBrokenEvent) -> None:
         if self.app.planned_units() == 0:
@@ -135,8 +154,11 @@ class KubeflowSpotCharm(ops.CharmBase):
             )
         for problem in outcome.waiting:
             event.add_status(ops.WaitingStatus(problem))
+        warnings = "".join(
+            f" · warning: {warning}" for warning in status_warnings(config, self._conflicts)
+        )
         event.add_status(
-            ops.ActiveStatus(f"{config.summary()} · {plan.describe(outcome.namespaces)}")
+            ops.ActiveStatus(f"{config.summary()} · {plan.describe(outcome.namespaces)}{warnings}")
         )
 
     def _config_or_fail(self, event: ops.ActionEvent) -> SpotConfig | None:
@@ -172,7 +194,13 @@ class KubeflowSpotCharm(ops.CharmBase):
             control_plane_namespaces=CONTROL_PLANE_NAMESPACES | {self.model.name},
         )
         try:
-            read_placement(self.lightkube_client, request, tally, app=self.app.name)
+            read_placement(
+                self.lightkube_client,
+                request,
+                tally,
+                app=self.app.name,
+                pod_defaults=charged_pod_defaults(config, self.app.name),
+            )
             event.set_results(action_results(tally.finish()))
         except (PlacementReadError, ReportTooLargeError) as error:
             event.fail(str(error))

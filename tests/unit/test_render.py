@@ -145,11 +145,11 @@ def test_poddefaults_are_labelled_for_pruning():
 
 def test_every_poddefault_and_argo_carry_the_identical_toleration():
     # The PodDefault webhook rejects a pod that would get two different tolerations for one key.
-    rendered = render(parse(spot_workloads="pipelines,training,hpo,batch"), app=APP)
+    rendered = render(parse(spot_workloads="pipelines,training,hpo,spark,batch"), app=APP)
     tolerations = [m["spec"]["tolerations"] for m in rendered.pod_defaults]
     tolerations.append(yaml.safe_load(rendered.workflow_defaults)["spec"]["tolerations"])
 
-    assert len(tolerations) == 4
+    assert len(tolerations) == 6  # training, trainjob, hpo, spark, batch, Argo
     assert all(t == tolerations[0] for t in tolerations)
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from lightkube.models.core_v1 import Toleration
 
-from cluster import PodDefault
+from applier import PodDefault
 from localcluster.kubeflow_pods import (
     PodDefaultConflictError,
     apply_pod_defaults,
