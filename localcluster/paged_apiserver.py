@@ -70,17 +70,13 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/v1/events": ("EventList", node, 0),
         }
         if url.path not in kinds:
-            self._send(
-                404,
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "status": "Failure",
-                    "code": 404,
-                    "reason": "NotFound",
-                    "message": "not found",
-                },
-            )
+            # As kube-apiserver answers for an API group it does not serve: plain text.
+            data = b"404 page not found\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             return
         kind, build, total = kinds[url.path]
         start = int(query.get("continue", 0))

@@ -39,11 +39,14 @@ FAILED_CREATE_REASONS = frozenset({"FailedCreate", "FailedCreatePod"})
 the Training Operator (kubeflow/common pod control)."""
 
 
+_TOLERATION_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
+
+
 def go_toleration(toleration: Mapping[str, object]) -> tuple[object, ...]:
     """Return a toleration's fields as Go's corev1.Toleration holds them, for DeepEqual."""
     return tuple(
         toleration.get(name) or ("" if name != "tolerationSeconds" else None)
-        for name in ("key", "operator", "value", "effect", "tolerationSeconds")
+        for name in _TOLERATION_FIELDS
     )
 
 
@@ -61,8 +64,9 @@ def conflicting_toleration(
 
 
 def format_toleration(toleration: Mapping[str, object]) -> str:
-    """Write a toleration compactly, as JSON, the way people paste it into a manifest."""
-    return json.dumps(dict(toleration), separators=(", ", ": "))
+    """Write a toleration compactly, as JSON, its fields in the order the API documents them."""
+    ordered = {name: toleration[name] for name in _TOLERATION_FIELDS if name in toleration}
+    return json.dumps(ordered, separators=(", ", ": "))
 
 
 @dataclass(frozen=True)

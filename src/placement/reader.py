@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol, cast
 
+import httpx2
 from lightkube import ALL_NS, ApiError, Client, operators
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import NodeSelectorTerm
@@ -212,6 +213,12 @@ _TRAINJOB = create_namespaced_resource("trainer.kubeflow.org", "v1alpha1", "Trai
 _EXPERIMENT = create_namespaced_resource("kubeflow.org", "v1beta1", "Experiment", "experiments")
 
 
+def _status_code(error: ApiError | httpx2.HTTPStatusError) -> int | None:
+    if isinstance(error, ApiError):
+        return error.status.code
+    return error.response.status_code
+
+
 def read_conflicts(
     client: Client,
     namespace: str,
@@ -244,8 +251,11 @@ def read_conflicts(
             try:
                 for obj in client.list(resource, namespace=scope, chunk_size=PAGE_SIZE):
                     templates.extend(extract(obj.to_dict()))
-            except ApiError as error:
-                if error.status.code != 404:  # 404: that CRD is not installed
+            except (ApiError, httpx2.HTTPStatusError) as error:
+                # Without the CRD the API server answers a plain-text 404 ("404 page not
+                # found", seen on kube-apiserver 1.36), which lightkube raises as an
+                # HTTPStatusError rather than an ApiError.
+                if _status_code(error) != 404:
                     raise
     for template in templates:
         conflict = template_conflict(template, pod_defaults)
