@@ -63,7 +63,6 @@ NEVER_ELIGIBLE: dict[WorkloadClass, str] = {
 
 ELIGIBLE_LABEL = "kubeflow-spot/eligible"
 """`"true"` makes any pod a `batch` workload; `"false"` keeps any pod off spot (`opted-out`)."""
-BATCH_OPT_IN_LABEL = ELIGIBLE_LABEL
 
 NOTEBOOK_LABEL = "notebook-name"
 """Set by the notebook controller on every notebook pod."""
