@@ -65,7 +65,19 @@ class _Handler(BaseHTTPRequestHandler):
         kinds = {
             "/api/v1/nodes": ("NodeList", node, NODES),
             "/api/v1/pods": ("PodList", pod, PODS),
+            # Read for toleration conflicts: none here. Kubeflow's CRDs are not installed.
+            "/apis/batch/v1/jobs": ("JobList", node, 0),
+            "/api/v1/events": ("EventList", node, 0),
         }
+        if url.path not in kinds:
+            # As kube-apiserver answers for an API group it does not serve: plain text.
+            data = b"404 page not found\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         kind, build, total = kinds[url.path]
         start = int(query.get("continue", 0))
         end = min(total, start + int(query.get("limit", total)))
@@ -75,8 +87,11 @@ class _Handler(BaseHTTPRequestHandler):
             "metadata": {"continue": str(end)} if end < total else {},
             "items": [build(i) for i in range(start, end)],
         }
+        self._send(200, body)
+
+    def _send(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
-        self.send_response(200)
+        self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

@@ -7,15 +7,17 @@ delete pods that no kubelet will ever finish deleting.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from lightkube import ALL_NS, ApiError, Client, codecs
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.models.core_v1 import NodeSpec, NodeStatus, Taint
+from lightkube.models.core_v1 import EventSource, NodeSpec, NodeStatus, ObjectReference, Taint
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod, ServiceAccount
+from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Node, Pod, ServiceAccount
 
 from localcluster.upstream import argo_workflow_crd_path, poddefault_crd_path
 from placement import facts
@@ -210,6 +212,89 @@ def cordon(client: Client, pool: str) -> None:
 def uncordon(client: Client, pool: str) -> None:
     """Make every node of ``pool`` schedulable again."""
     _set_unschedulable(client, pool, False)
+
+
+# Eviction notices as AKS and Karpenter put them on a node. AKS node-problem-detector
+# (MicrosoftDocs/azure-aks-docs `articles/aks/node-problem-detector.md`): the condition
+# `VMEventScheduled` (False, `NoVMEventScheduled`, "VM has no scheduled event" on a healthy node;
+# True for any Scheduled Event: Freeze, Reboot, Redeploy, Preempt, Terminate) and an event
+# `PreemptScheduled` polled every 2 s; its message carries the Scheduled Event, e.g.
+# "Preempt Scheduled: Sat, 01 Aug 2026 05:41:02 GMT. ... EventId: ...". AKS node auto-drain
+# (`node-auto-drain.md`) then cordons and taints `remediator.kubernetes.azure.com/unschedulable`.
+# Karpenter nodes and their notices are in tests/unit/fixtures/kubeflow_workloads.yaml.
+AKS_AUTO_DRAIN_TAINT = Taint(
+    key="remediator.kubernetes.azure.com/unschedulable", effect="NoSchedule"
+)
+
+
+def scheduled_event_message(event_type: str, not_before: datetime) -> str:
+    """Return the message AKS node-problem-detector forwards for an Azure Scheduled Event."""
+    return (
+        f"{event_type} Scheduled: {format_datetime(not_before.astimezone(UTC), usegmt=True)}."
+        " For more information, see https://aka.ms/aks/scheduledevents."
+        " EventId: 40B7BD88-C56E-44E4-93F6-75CEDACE2869"
+    )
+
+
+def set_node_condition(
+    client: Client, name: str, type_: str, status: str, reason: str, message: str
+) -> None:
+    """Set one condition on the node's status, as node-problem-detector does (nodes/status)."""
+    now = datetime.now(UTC).isoformat()
+    condition = {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastHeartbeatTime": now,
+        "lastTransitionTime": now,
+    }
+    client.patch(Node.Status, name, {"status": {"conditions": [condition]}})
+
+
+def preempt_scheduled(client: Client, name: str, not_before: datetime) -> None:
+    """Mark a node the way AKS does once Azure schedules its spot VM's Preempt.
+
+    The NPD condition and event, then node auto-drain's cordon and taint.
+    """
+    message = scheduled_event_message("Preempt", not_before)
+    set_node_condition(client, name, "VMEventScheduled", "True", "VMEventScheduled", message)
+    now = datetime.now(UTC)
+    client.create(
+        Event(
+            metadata=ObjectMeta(name=f"{name}.{now.strftime('%H%M%S%f')}", namespace="default"),
+            involvedObject=ObjectReference(kind="Node", name=name, uid=name),
+            reason="PreemptScheduled",
+            message=message,
+            type="Warning",
+            source=EventSource(component="custom-plugin-monitor", host=name),
+            count=1,
+            firstTimestamp=now,
+            lastTimestamp=now,
+        )
+    )
+    node = client.get(Node, name)
+    taints = [*(node.spec.taints or []), AKS_AUTO_DRAIN_TAINT] if node.spec else []
+    client.patch(Node, name, {"spec": {"unschedulable": True, "taints": taints}})
+
+
+def clear_scheduled_event(client: Client, name: str) -> None:
+    """Undo `preempt_scheduled`: no scheduled event, uncordoned, the auto-drain taint gone."""
+    set_node_condition(
+        client,
+        name,
+        "VMEventScheduled",
+        "False",
+        "NoVMEventScheduled",
+        "VM has no scheduled event",
+    )
+    node = client.get(Node, name)
+    taints = (
+        [t for t in (node.spec.taints or []) if t.key != AKS_AUTO_DRAIN_TAINT.key]
+        if node.spec
+        else []
+    )
+    client.patch(Node, name, {"spec": {"unschedulable": False, "taints": taints or None}})
 
 
 def wait_for_binding(client: Client, namespace: str, name: str, timeout: float) -> str | None:

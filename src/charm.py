@@ -19,13 +19,15 @@ import ops
 from lightkube import Client
 
 from applier import ApplyOutcome, SpotDefaultsApplier
+from conflicts import Conflict, charged_pod_defaults
 from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient, DeadlineExceededError
 from delivery import DeliveryPlan, plan_delivery
-from identity import MANAGER
+from explain import status_warnings
+from identity import API_ERRORS, MANAGER, api_problem
 from manifests_requirer import ManifestsRequirer
 from messages import bounded
 from placement.action_results import ReportTooLargeError
-from placement.reader import PlacementReadError, read_placement
+from placement.reader import PlacementReadError, read_conflicts, read_placement
 from placement.report import action_results
 from placement.request import ReportRequest
 from placement.tally import PlacementTally
@@ -36,6 +38,8 @@ from workloads import CONTROL_PLANE_NAMESPACES
 
 logger = logging.getLogger(__name__)
 
+CONFLICTS_DEADLINE = 10.0
+"""Seconds the reconcile's look for toleration conflicts may take, after the applier's."""
 POD_DEFAULTS_RELATION = "pod-defaults"
 """Relation to resource-dispatcher (interface kubernetes_manifest); must match charmcraft.yaml."""
 
@@ -48,6 +52,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         # Set by a reconcile in this dispatch; collect-status reports it.
         self._outcome: ApplyOutcome | None = None
         self._plan: DeliveryPlan | None = None
+        self._conflicts: list[Conflict] = []
         self._dispatcher = ManifestsRequirer(self, POD_DEFAULTS_RELATION)
         for event in (
             self.on.install,
@@ -96,6 +101,27 @@ class KubeflowSpotCharm(ops.CharmBase):
             plan.applied_directly, rendered.workflow_defaults, config.argo_configmap
         )
         self._plan = plan
+        if not self._outcome.waiting:  # The API is slow or away: looking further only delays.
+            self._conflicts = self._find_conflicts(config)
+
+    def _find_conflicts(self, config: SpotConfig) -> list[Conflict]:
+        """Return the workloads our PodDefaults stop from starting (Jobs and FailedCreate events).
+
+        A failed read leaves the status to what was applied: it is logged, not reported.
+        """
+        pod_defaults = charged_pod_defaults(config, self.app.name)
+        # Its own short deadline: a slow API server must not hold the hook past the reconcile's.
+        try:
+            client = DeadlineClient(self.lightkube_client(), Deadline(CONFLICTS_DEADLINE))
+            return read_conflicts(cast(Client, client), "", pod_defaults, every_kind=False)
+        except API_ERRORS as error:
+            logger.warning(
+                "could not look for toleration conflicts: %s",
+                api_problem(error, self.app.name).message,
+            )
+        except DeadlineExceededError as error:
+            logger.warning("could not look for toleration conflicts: %s", error)
+        return []
 
     def _on_dispatcher_relation_broken(self, event: ops.RelationBrokenEvent) -> None:
         if self.app.planned_units() == 0:
@@ -143,8 +169,13 @@ class KubeflowSpotCharm(ops.CharmBase):
             )
         for problem in outcome.waiting:
             event.add_status(ops.WaitingStatus(bounded(problem)))
+        warnings = "".join(
+            f" · warning: {warning}" for warning in status_warnings(config, self._conflicts)
+        )
         event.add_status(
-            ops.ActiveStatus(f"{config.summary()} · {plan.describe(outcome.namespaces)}")
+            ops.ActiveStatus(
+                bounded(f"{config.summary()} · {plan.describe(outcome.namespaces)}{warnings}")
+            )
         )
 
     def _config_or_fail(self, event: ops.ActionEvent) -> SpotConfig | None:
@@ -180,7 +211,13 @@ class KubeflowSpotCharm(ops.CharmBase):
             control_plane_namespaces=CONTROL_PLANE_NAMESPACES | {self.model.name},
         )
         try:
-            read_placement(self._action_client, request, tally, app=self.app.name)
+            read_placement(
+                self._action_client,
+                request,
+                tally,
+                app=self.app.name,
+                pod_defaults=charged_pod_defaults(config, self.app.name),
+            )
             event.set_results(action_results(tally.finish()))
         except (PlacementReadError, ReportTooLargeError) as error:
             event.fail(bounded(str(error)))

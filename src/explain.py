@@ -1,14 +1,44 @@
 """Say what the rendered spot defaults mean for a config: what each class gets, and the caveats.
 
-`show-defaults` prints these notes next to the manifests; they are prose for the operator and
-take no part in what is applied. Pure: no ops, no lightkube.
+`show-defaults` prints these notes next to the manifests, and the status its warnings; they are
+prose for the operator and take no part in what is applied. Pure: no ops, no lightkube.
 """
 
 from __future__ import annotations
 
-from render import RETRY_MESSAGE_MIN_ARGO, argo_at_least
+import json
+from collections.abc import Sequence
+
+from conflicts import Conflict
+from label_selectors import SelectorRequirement
+from render import RETRY_MESSAGE_MIN_ARGO, argo_at_least, pod_default_name, rendered_rules
 from spot_config import Placement, RetryOn, SpotConfig
-from workloads import POD_DEFAULT_CLASSES, WorkloadClass
+from workloads import (
+    EXCLUSIONS,
+    NEVER_ELIGIBLE,
+    POD_DEFAULT_CLASSES,
+    WorkloadClass,
+)
+
+APP_PLACEHOLDER = "<app>"
+
+
+def status_warnings(config: SpotConfig, conflicts: Sequence[Conflict]) -> list[str]:
+    """Return what the Active status warns of: untainted spot nodes, rejected workloads."""
+    warnings = []
+    if config.profile.taint is None:
+        warnings.append(
+            "spot nodes are untainted, nothing keeps notebooks, servers or the control plane"
+            " off them: taint the spot pool and set spot-node-taint"
+        )
+    if conflicts:
+        first, count = conflicts[0], len(conflicts)
+        warnings.append(
+            f"{count} workload{'s tolerate' if count > 1 else ' tolerates'} the spot taint"
+            f" differently from the PodDefaults, so their pods are rejected ({first.kind}"
+            f" {first.namespace}/{first.name}): run report-placement"
+        )
+    return warnings
 
 
 def explain(config: SpotConfig) -> tuple[str, ...]:
@@ -19,27 +49,44 @@ def explain(config: SpotConfig) -> tuple[str, ...]:
 def _notes(config: SpotConfig) -> list[str]:
     notes = [_pipelines_note(config)]
     pod_default_classes = [w for w in POD_DEFAULT_CLASSES if config.is_spot(w)]
-    if pod_default_classes and config.profile.taint is None:
+    taint = config.profile.taint
+    if pod_default_classes and taint is None:
         notes.append(
             f"{', '.join(pod_default_classes)}: no PodDefault is rendered because spot nodes under"
             f" spot-profile={config.profile.name} carry no taint, so nothing needs tolerating and"
-            " PodDefaults cannot add node affinity. Nothing keeps notebooks or servers off spot"
-            " nodes either: taint the spot pool and set spot-node-taint."
+            " PodDefaults cannot add node affinity. Nothing keeps notebooks, servers or the"
+            " control plane off spot nodes either: taint the spot pool and set spot-node-taint."
         )
-    elif pod_default_classes:
+    elif pod_default_classes and taint is not None:
+        selects = "; ".join(
+            f"{pod_default_name(rule, APP_PLACEHOLDER)}: {rule.describes}"
+            for rule in rendered_rules(config)
+        )
         notes.append(
             f"{', '.join(pod_default_classes)}: a PodDefault in every profile namespace adds the"
-            f" toleration for {config.profile.taint}. PodDefaults cannot carry node affinity, so"
-            " these pods may use spot nodes but are not steered to them; spot-placement applies"
-            " to pipelines only."
+            f" toleration {json.dumps(taint.toleration())} ({selects}). PodDefaults cannot carry"
+            " node affinity, so these pods may use spot nodes but are not steered to them;"
+            " spot-placement applies to pipelines only. A workload that already tolerates"
+            f" {taint.key} must use exactly this toleration, or the PodDefault webhook rejects"
+            " its pods (report-placement lists such workloads)."
         )
+    if not config.is_spot(WorkloadClass.SPARK):
+        notes.append("spark: Spark executors stay off spot unless spot-workloads names spark.")
+    never = ", ".join(str(workload) for workload in NEVER_ELIGIBLE)
+    excluded = ", ".join(_requirement_text(exclusion.requirement) for exclusion in EXCLUSIONS)
     notes.append(
-        "notebooks, serving, dashboards, databases, control-plane: never tolerated on spot;"
-        " every PodDefault excludes pods labelled notebook-name or"
-        " serving.kserve.io/inferenceservice."
+        f"{never}: never tolerated on spot; every PodDefault excludes pods with {excluded}."
     )
     notes.extend(_retry_notes(config))
     return notes
+
+
+def _requirement_text(requirement: SelectorRequirement) -> str:
+    if requirement.operator == "Exists":
+        return f"the label {requirement.key}"
+    if len(requirement.values) == 1:
+        return f"{requirement.key}={requirement.values[0]}"
+    return f"{requirement.key} in ({', '.join(requirement.values)})"
 
 
 def _pipelines_note(config: SpotConfig) -> str:

@@ -17,7 +17,7 @@ import yaml
 
 from identity import CLASS_LABEL, DEFAULTS_LABEL, charm_labels
 from spot_config import RetryOn, RetryPolicy, SpotConfig
-from workloads import POD_DEFAULT_CLASSES, WorkloadClass, pod_default_selector
+from workloads import POD_DEFAULT_RULES, PodDefaultRule, WorkloadClass
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 WORKFLOW_DEFAULTS_KEY = "workflowDefaults"
@@ -96,21 +96,34 @@ def render(
     return RenderedDefaults(pod_defaults, workflow_defaults)
 
 
+def rendered_rules(config: SpotConfig) -> tuple[PodDefaultRule, ...]:
+    """Return the PodDefault rules the config renders: none while spot nodes have no taint.
+
+    The conflict finder (`conflicts`) checks workloads against exactly these.
+    """
+    if config.profile.taint is None:
+        # Without a taint there is nothing to tolerate, and PodDefaults cannot add affinity.
+        return ()
+    return tuple(rule for rule in POD_DEFAULT_RULES if config.is_spot(rule.workload))
+
+
+def pod_default_name(rule: PodDefaultRule, app: str) -> str:
+    """Return the name of the PodDefault a rule renders, after the application's."""
+    return f"{app}-{rule.name}"
+
+
 def _pod_default_contexts(config: SpotConfig, app: str) -> list[dict[str, Any]]:
     taint = config.profile.taint
-    if taint is None:
-        # Without a taint there is nothing to tolerate, and PodDefaults cannot add affinity.
-        return []
     return [
         {
-            "name": f"{app}-{workload}",
-            "labels": {**charm_labels(app), CLASS_LABEL: str(workload)},
-            "desc": f"Let {workload} pods run on spot nodes ({app})",
-            "selector": pod_default_selector(workload).to_dict(),
+            "name": pod_default_name(rule, app),
+            "labels": {**charm_labels(app), CLASS_LABEL: str(rule.workload)},
+            "desc": f"Let {rule.describes} run on spot nodes ({app})",
+            "selector": rule.selector.to_dict(),
             "toleration": taint.toleration(),
         }
-        for workload in POD_DEFAULT_CLASSES
-        if config.is_spot(workload)
+        for rule in rendered_rules(config)
+        if taint is not None
     ]
 
 

@@ -1,7 +1,9 @@
 """Kubeflow workload classes: which may use spot nodes, and how their pods are recognised.
 
 This module is the single source of truth for "which class is this pod", shared by the renderer
-(PodDefault selectors), the charm's config validation and the placement report. It imports
+(PodDefault selectors), the charm's config validation and the placement report. The exclusions
+below classify a pod as ineligible, and their negations are in every PodDefault selector, so a
+pod the report calls ineligible can never get a spot toleration from the charm. It imports
 neither ops nor lightkube.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from label_selectors import LabelSelector, SelectorRequirement
 
@@ -19,9 +22,15 @@ class WorkloadClass(enum.StrEnum):
     PIPELINES = "pipelines"
     TRAINING = "training"
     HPO = "hpo"
+    SPARK = "spark"
+    """Spark executors of the Kubeflow Spark operator (never the driver)."""
     BATCH = "batch"
     NOTEBOOKS = "notebooks"
     SERVING = "serving"
+    DRIVERS = "drivers"
+    """Spark drivers and Trainer v2 MPI launchers: the one pod that coordinates a job."""
+    OPTED_OUT = "opted-out"
+    """Pods labelled `kubeflow-spot/eligible: "false"`, whatever their workload."""
     DASHBOARDS = "dashboards"
     DATABASES = "databases"
     CONTROL_PLANE = "control-plane"
@@ -33,6 +42,7 @@ SPOT_ELIGIBLE: tuple[WorkloadClass, ...] = (
     WorkloadClass.PIPELINES,
     WorkloadClass.TRAINING,
     WorkloadClass.HPO,
+    WorkloadClass.SPARK,
     WorkloadClass.BATCH,
 )
 """Classes that may run on spot: batch work that can be retried or resumed after an eviction."""
@@ -40,14 +50,19 @@ SPOT_ELIGIBLE: tuple[WorkloadClass, ...] = (
 NEVER_ELIGIBLE: dict[WorkloadClass, str] = {
     WorkloadClass.NOTEBOOKS: "an eviction kills an interactive session and its unsaved work",
     WorkloadClass.SERVING: "an eviction takes a model server offline",
+    WorkloadClass.DRIVERS: (
+        "a Spark driver or MPI launcher coordinates its whole job: an eviction fails the job,"
+        " and every executor's or node's work with it"
+    ),
+    WorkloadClass.OPTED_OUT: 'its pods are labelled kubeflow-spot/eligible: "false"',
     WorkloadClass.DASHBOARDS: "an eviction takes the Kubeflow UI offline",
     WorkloadClass.DATABASES: "an eviction interrupts the metadata and artifact stores",
     WorkloadClass.CONTROL_PLANE: "an eviction stops the controllers every other workload needs",
 }
 """Classes that must never run on spot, with the reason shown to users who ask for them."""
 
-BATCH_OPT_IN_LABEL = "kubeflow-spot/eligible"
-"""Label a user puts on any pod (`"true"`) to make it a `batch` workload."""
+ELIGIBLE_LABEL = "kubeflow-spot/eligible"
+"""`"true"` makes any pod a `batch` workload; `"false"` keeps any pod off spot (`opted-out`)."""
 
 NOTEBOOK_LABEL = "notebook-name"
 """Set by the notebook controller on every notebook pod."""
@@ -63,51 +78,153 @@ ARGO_COMPONENT_LABEL = "workflows.argoproj.io/component"
 TRAINING_JOB_LABEL = "training.kubeflow.org/job-name"
 KATIB_TRIAL_LABEL = "katib.kubeflow.org/trial"
 
+# Kubeflow Trainer v2 runs a TrainJob as a JobSet. Labels from kubernetes-sigs/jobset v0.8.2 (the
+# version kubeflow/trainer v2.0.0 requires) `labelAndAnnotateObject`, which labels each child
+# Job's pod template: jobset-name, replicatedjob-name, restart-attempt, replicatedjob-replicas,
+# job-index, job-key. ReplicatedJob names from Trainer v2.0.0 `pkg/constants/constants.go`.
+JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
+REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
+TRAINER_WORKER_JOBS = ("node", "dataset-initializer", "model-initializer")
+"""Training nodes and the initializers that download a dataset or model before them: all of them
+restart from their checkpoint or input after an eviction."""
+TRAINER_LAUNCHER_JOB = "launcher"
+"""The MPI launcher runs `mpirun` and drives every node over SSH: losing it fails the run."""
+
+# Kubeflow Spark operator (kubeflow/spark-operator `pkg/common/spark.go`): Spark labels each
+# pod with its role; the operator adds its `sparkoperator.k8s.io/*` labels to driver and executors.
+SPARK_ROLE_LABEL = "spark-role"
+SPARK_APP_LABEL = "sparkoperator.k8s.io/app-name"
+SPARK_COORDINATOR_ROLES = ("driver", "connect-server")
+"""The driver holds the application's state (losing it kills the application); a Spark Connect
+server is a long-running server. Executors are restarted by the driver."""
+
 CONTROL_PLANE_NAMESPACES: frozenset[str] = frozenset(
     {"kubeflow", "istio-system", "knative-serving", "knative-eventing", "cert-manager", "auth"}
 )
 """Namespaces Charmed Kubeflow's own components run in, besides the model's and `kube-*`."""
 
 
-# Pods that must never get a spot toleration, whatever other labels they carry: a notebook that
-# happens to carry a training label is still a notebook.
-_NEVER_ON_SPOT = (
-    SelectorRequirement(NOTEBOOK_LABEL, "DoesNotExist"),
-    SelectorRequirement(KSERVE_LABEL, "DoesNotExist"),
-    SelectorRequirement(LEGACY_KFSERVING_LABEL, "DoesNotExist"),
-)
+@dataclass(frozen=True)
+class Exclusion:
+    """A label rule that makes a pod ineligible, whatever else it is labelled with."""
 
-_CLASS_SELECTORS: dict[WorkloadClass, LabelSelector] = {
+    workload: WorkloadClass
+    """The ineligible class a pod that matches is reported as."""
+    requirement: SelectorRequirement
+    """An `Exists` or `In` requirement; every PodDefault selector carries its negation."""
+
+    @property
+    def negation(self) -> SelectorRequirement:
+        """Return the requirement that holds exactly when this one does not."""
+        negated = {"Exists": "DoesNotExist", "In": "NotIn"}[self.requirement.operator]
+        return SelectorRequirement(self.requirement.key, negated, self.requirement.values)
+
+
+EXCLUSIONS: tuple[Exclusion, ...] = (
+    Exclusion(WorkloadClass.NOTEBOOKS, SelectorRequirement(NOTEBOOK_LABEL, "Exists")),
+    Exclusion(WorkloadClass.SERVING, SelectorRequirement(KSERVE_LABEL, "Exists")),
+    Exclusion(WorkloadClass.SERVING, SelectorRequirement(LEGACY_KFSERVING_LABEL, "Exists")),
+    Exclusion(WorkloadClass.OPTED_OUT, SelectorRequirement(ELIGIBLE_LABEL, "In", ("false",))),
+    Exclusion(
+        WorkloadClass.DRIVERS,
+        SelectorRequirement(SPARK_ROLE_LABEL, "In", SPARK_COORDINATOR_ROLES),
+    ),
+    Exclusion(
+        WorkloadClass.DRIVERS,
+        SelectorRequirement(REPLICATED_JOB_LABEL, "In", (TRAINER_LAUNCHER_JOB,)),
+    ),
+)
+"""Checked in order before any eligible class: a notebook carrying a training label is still a
+notebook."""
+
+_NEVER_ON_SPOT = tuple(exclusion.negation for exclusion in EXCLUSIONS)
+
+
+@dataclass(frozen=True)
+class PodDefaultRule:
+    """One PodDefault the charm renders for an eligible class, and the pods it selects."""
+
+    name: str
+    """The PodDefault's name after the application's: `<app>-<name>`."""
+    workload: WorkloadClass
+    selector: LabelSelector
+    describes: str
+    """Which pods it selects, for show-defaults."""
+
+
+POD_DEFAULT_RULES: tuple[PodDefaultRule, ...] = (
     # Training Operator v1 (TFJob, PyTorchJob, ...) labels every replica pod with its job name.
-    WorkloadClass.TRAINING: LabelSelector(
-        match_expressions=(SelectorRequirement(TRAINING_JOB_LABEL, "Exists"), *_NEVER_ON_SPOT)
+    PodDefaultRule(
+        "training",
+        WorkloadClass.TRAINING,
+        LabelSelector(
+            match_expressions=(SelectorRequirement(TRAINING_JOB_LABEL, "Exists"), *_NEVER_ON_SPOT)
+        ),
+        "Training Operator v1 replicas (training.kubeflow.org/job-name)",
+    ),
+    PodDefaultRule(
+        "trainjob",
+        WorkloadClass.TRAINING,
+        LabelSelector(
+            match_expressions=(
+                SelectorRequirement(JOBSET_NAME_LABEL, "Exists"),
+                SelectorRequirement(REPLICATED_JOB_LABEL, "In", TRAINER_WORKER_JOBS),
+                *_NEVER_ON_SPOT,
+            )
+        ),
+        "Trainer v2 TrainJob nodes and initializers"
+        f" ({REPLICATED_JOB_LABEL} in {', '.join(TRAINER_WORKER_JOBS)})",
     ),
     # Katib copies the Trial's labels onto each trial pod.
-    WorkloadClass.HPO: LabelSelector(
-        match_expressions=(SelectorRequirement(KATIB_TRIAL_LABEL, "Exists"), *_NEVER_ON_SPOT)
+    PodDefaultRule(
+        "hpo",
+        WorkloadClass.HPO,
+        LabelSelector(
+            match_expressions=(SelectorRequirement(KATIB_TRIAL_LABEL, "Exists"), *_NEVER_ON_SPOT)
+        ),
+        "Katib trial pods (katib.kubeflow.org/trial)",
     ),
-    WorkloadClass.BATCH: LabelSelector(
-        match_labels={BATCH_OPT_IN_LABEL: "true"}, match_expressions=_NEVER_ON_SPOT
+    PodDefaultRule(
+        "spark",
+        WorkloadClass.SPARK,
+        LabelSelector(
+            match_labels={SPARK_ROLE_LABEL: "executor"},
+            match_expressions=(SelectorRequirement(SPARK_APP_LABEL, "Exists"), *_NEVER_ON_SPOT),
+        ),
+        "Spark operator executors (spark-role=executor, sparkoperator.k8s.io/app-name)",
     ),
-}
+    PodDefaultRule(
+        "batch",
+        WorkloadClass.BATCH,
+        LabelSelector(match_labels={ELIGIBLE_LABEL: "true"}, match_expressions=_NEVER_ON_SPOT),
+        f'pods labelled {ELIGIBLE_LABEL}: "true"',
+    ),
+)
+"""Every PodDefault the charm can render, in classification order."""
 
-POD_DEFAULT_CLASSES: tuple[WorkloadClass, ...] = tuple(_CLASS_SELECTORS)
+POD_DEFAULT_CLASSES: tuple[WorkloadClass, ...] = tuple(
+    dict.fromkeys(rule.workload for rule in POD_DEFAULT_RULES)
+)
 """Eligible classes reached through PodDefaults; pipelines are reached through Argo instead."""
 
 
-def pod_default_selector(workload: WorkloadClass) -> LabelSelector:
-    """Return the PodDefault selector for an eligible non-pipeline class.
-
-    Raises:
-        KeyError: the class is not delivered through a PodDefault.
-
-    """
-    return _CLASS_SELECTORS[workload]
+def pod_default_rules(workload: WorkloadClass) -> tuple[PodDefaultRule, ...]:
+    """Return the PodDefaults that reach a class (none for pipelines)."""
+    return tuple(rule for rule in POD_DEFAULT_RULES if rule.workload is workload)
 
 
 def selected_classes(labels: Mapping[str, str]) -> list[WorkloadClass]:
     """Return the PodDefault classes whose selectors pick a pod with these labels."""
-    return [cls for cls, sel in _CLASS_SELECTORS.items() if sel.matches(labels)]
+    selected = (rule.workload for rule in POD_DEFAULT_RULES if rule.selector.matches(labels))
+    return list(dict.fromkeys(selected))
+
+
+def exclusion_of(labels: Mapping[str, str]) -> WorkloadClass | None:
+    """Return the ineligible class the labels put a pod in, or None."""
+    for exclusion in EXCLUSIONS:
+        if LabelSelector(match_expressions=(exclusion.requirement,)).matches(labels):
+            return exclusion.workload
+    return None
 
 
 def classify_pod(
@@ -115,19 +232,18 @@ def classify_pod(
 ) -> WorkloadClass:
     """Return the workload class of a pod from its labels and namespace.
 
-    Exclusions come first, so a notebook or model server is never mistaken for batch work
-    whatever else it is labelled with; a pod that a PodDefault of this module selects is
-    classified as that PodDefault's class.
+    Exclusions come first, so a notebook, model server, driver or opted-out pod is never
+    mistaken for batch work whatever else it is labelled with; a pod that a PodDefault of this
+    module selects is classified as that PodDefault's class.
     """
-    if NOTEBOOK_LABEL in labels:
-        return WorkloadClass.NOTEBOOKS
-    if KSERVE_LABEL in labels or LEGACY_KFSERVING_LABEL in labels:
-        return WorkloadClass.SERVING
+    excluded = exclusion_of(labels)
+    if excluded is not None:
+        return excluded
     if ARGO_WORKFLOW_LABEL in labels and ARGO_COMPONENT_LABEL not in labels:
         return WorkloadClass.PIPELINES
-    for workload in POD_DEFAULT_CLASSES:
-        if _CLASS_SELECTORS[workload].matches(labels):
-            return workload
+    for rule in POD_DEFAULT_RULES:
+        if rule.selector.matches(labels):
+            return rule.workload
     if namespace in control_plane_namespaces or namespace.startswith("kube-"):
         return WorkloadClass.CONTROL_PLANE
     return WorkloadClass.OTHER

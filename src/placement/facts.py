@@ -21,7 +21,30 @@ EVICTION_TAINT_KEYS = (
     "node.kubernetes.io/unschedulable",  # any cordoned node
     "karpenter.sh/disrupted",  # Karpenter draining a reclaimed node
 )
-"""Node taints that say the node is being drained, usually ahead of a spot eviction."""
+"""Node taints that say the node is cordoned or drained (the json report's `eviction-taint`)."""
+
+EVICTION_TAINTS = {
+    "remediator.kubernetes.azure.com/unschedulable": "AKS node auto-drain",
+    "remediator.aks.microsoft.com/unschedulable": "AKS node auto-drain",
+    "karpenter.sh/disrupted": "Karpenter is draining it",
+}
+"""Taints put on a node that is drained ahead of its removal, its pods with it: AKS node
+auto-drain on a Preempt, Redeploy or Terminate Scheduled Event (azure-aks-docs
+`node-auto-drain.md`; older azure-docs named the key `remediator.aks.microsoft.com`), and
+Karpenter's disruption and termination controllers (kubernetes-sigs/karpenter
+`pkg/apis/v1/taints.go`: `karpenter.sh/disrupted:NoSchedule`). A plain cordon is not one."""
+VM_EVENT_CONDITION = "VMEventScheduled"
+"""AKS node-problem-detector's node condition (azure-aks-docs `node-problem-detector.md`): True
+while an Azure Scheduled Event is pending, its message `<Type> Scheduled: <NotBefore>. ...`;
+False, `NoVMEventScheduled`, otherwise."""
+VM_LOSING_EVENTS = ("Preempt", "Redeploy", "Terminate")
+"""Scheduled Events that take the VM, and every pod on it (node auto-drain cordons and drains on
+these); a Freeze pauses the VM for seconds and a Reboot keeps it."""
+PREEMPTION_CONDITION = "PreemptionScheduled"
+"""The node condition Karpenter on Azure acts on (reason `SpotEvictionIncoming`; read in
+Azure/karpenter-provider-azure `test/suites/integration/spot_interruption_test.go`, f817bd8)."""
+_ADVISORY = "SpotRebalanceRecommendation Advisory"
+"""A PreemptionScheduled message that only advises: nothing is evicted."""
 
 DISRUPTION_REASONS = frozenset(
     {
@@ -67,6 +90,7 @@ class NodeFacts:
     labels: Mapping[str, str]
     taint_keys: tuple[str, ...] = ()
     unschedulable: bool = False
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,26 @@ class PodFacts:
 def eviction_taint(node: NodeFacts) -> str:
     """Return the first taint that marks the node as being drained, or ""."""
     return next((key for key in EVICTION_TAINT_KEYS if key in node.taint_keys), "")
+
+
+def eviction_notice(node: NodeFacts) -> str:
+    """Return what says the node is about to go with its pods, or "" when nothing does."""
+    for condition in node.conditions:
+        if condition.status != "True":
+            continue
+        message = " ".join(condition.message.split())
+        if condition.type == VM_EVENT_CONDITION and message.startswith(VM_LOSING_EVENTS):
+            return f"{VM_EVENT_CONDITION}: {_first_sentence(message)} (AKS node-problem-detector)"
+        if condition.type == PREEMPTION_CONDITION and not message.startswith(_ADVISORY):
+            return f"{PREEMPTION_CONDITION}/{condition.reason}: {_first_sentence(message)}"
+    for key, who in EVICTION_TAINTS.items():
+        if key in node.taint_keys:
+            return f"taint {key} ({who})"
+    return ""
+
+
+def _first_sentence(message: str) -> str:
+    return message.split(". ", 1)[0].rstrip(".")
 
 
 def unschedulable_message(pod: PodFacts) -> str | None:

@@ -1,21 +1,40 @@
 """Read nodes and pods from the cluster into the placement report, a page at a time.
 
 The report reads with one paginated LIST of nodes and one of pods (page size 500), the label
-selector evaluated by the API server, plus one GET when a single namespace is asked for. Each
-lightkube object is copied into a fact record (`placement.facts`), handed to the sink (a
-`PlacementTally`, or anything with its `add_node` and `add_pod`) and dropped. This module only
-reads: it never writes to the cluster, and it does not import ops.
+selector evaluated by the API server, plus one GET when a single namespace is asked for, and,
+when the config renders PodDefaults, the workloads whose pods conflict with them
+(`read_conflicts`). Each lightkube object is copied into a fact record (`placement.facts`,
+`conflicts`), handed to the sink (a `PlacementTally`) and dropped. This module only reads: it
+never writes to the cluster, and it does not import ops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol, cast
 
+import httpx2
 from lightkube import ALL_NS, ApiError, Client, operators
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import NodeSelectorTerm
-from lightkube.resources.core_v1 import Namespace, Node, Pod
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Event, Namespace, Node, Pod
 
+from conflicts import (
+    TRAINING_OPERATOR_KINDS,
+    ChargedPodDefault,
+    Conflict,
+    EventFacts,
+    PodTemplateFacts,
+    event_conflict,
+    experiment_templates,
+    job_templates,
+    template_conflict,
+    training_job_templates,
+    trainjob_templates,
+    unique_conflicts,
+)
 from identity import API_ERRORS, api_problem
 from label_selectors import LabelSelector, SelectorRequirement
 from placement.facts import Condition, NodeFacts, PodFacts
@@ -38,9 +57,17 @@ class PlacementSink(Protocol):
     def add_pod(self, pod: PodFacts) -> None:
         """Take one pod."""
 
+    def add_conflict(self, conflict: Conflict) -> None:
+        """Take one workload whose pods the PodDefault webhook rejects."""
+
 
 def read_placement(
-    connect: Callable[[], Client], request: ReportRequest, sink: PlacementSink, *, app: str
+    connect: Callable[[], Client],
+    request: ReportRequest,
+    sink: PlacementSink,
+    *,
+    app: str,
+    pod_defaults: Sequence[ChargedPodDefault] = (),
 ) -> None:
     """Feed every node, then every pod in the request's scope, into the sink.
 
@@ -50,6 +77,8 @@ def read_placement(
         request: which pods to read.
         sink: takes each node and pod as it is read.
         app: the Juju application name, for the trust hint.
+        pod_defaults: the PodDefaults the config renders: workloads whose pods they conflict
+            with are read too (`read_conflicts`, every kind).
 
     Raises:
         PlacementReadError: the namespace does not exist, the charm lacks trust, or the API
@@ -72,6 +101,8 @@ def read_placement(
         )
         for pod in pods:
             sink.add_pod(pod_facts(pod))
+        for conflict in read_conflicts(client, request.namespace, pod_defaults, every_kind=True):
+            sink.add_conflict(conflict)
     except API_ERRORS as error:
         if isinstance(error, ApiError) and error.status.code == 404 and request.namespace:
             raise PlacementReadError(f"namespace {request.namespace!r} does not exist") from error
@@ -109,6 +140,10 @@ def node_facts(node: Node) -> NodeFacts:
         labels=dict(meta.labels or {}) if meta else {},
         taint_keys=tuple(t.key for t in (spec.taints or [])) if spec else (),
         unschedulable=bool(spec.unschedulable) if spec else False,
+        conditions=tuple(
+            Condition(c.type, c.status, c.reason or "", c.message or "")
+            for c in ((node.status.conditions or []) if node.status else [])
+        ),
     )
 
 
@@ -166,3 +201,78 @@ def _term(term: NodeSelectorTerm) -> tuple[SelectorRequirement, ...]:
         SelectorRequirement(e.key, e.operator, tuple(e.values or ()))
         for e in (term.matchExpressions or [])
     )
+
+
+# --- Workloads whose pods the PodDefault webhook rejects --------------------------------------
+
+_TRAINING_RESOURCES = {
+    kind: create_namespaced_resource("kubeflow.org", "v1", kind, f"{kind.lower()}s")
+    for kind in TRAINING_OPERATOR_KINDS
+}
+_TRAINJOB = create_namespaced_resource("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs")
+_EXPERIMENT = create_namespaced_resource("kubeflow.org", "v1beta1", "Experiment", "experiments")
+
+
+def _status_code(error: ApiError | httpx2.HTTPStatusError) -> int | None:
+    if isinstance(error, ApiError):
+        return error.status.code
+    return error.response.status_code
+
+
+def read_conflicts(
+    client: Client,
+    namespace: str,
+    pod_defaults: Sequence[ChargedPodDefault],
+    *,
+    every_kind: bool,
+) -> list[Conflict]:
+    """Return the workloads whose pods the PodDefault webhook rejects because of our PodDefaults.
+
+    One paginated LIST of batch/v1 Jobs (which covers the Jobs JobSet creates for TrainJobs and
+    Katib for trials) and one of Warning events (FailedCreate of pods already rejected); with
+    `every_kind`, also one LIST per Training Operator v1 kind, TrainJobs and Katib Experiments,
+    each skipped when its CRD is not installed. Nothing is read without PodDefaults to conflict
+    with. API errors are raised to the caller.
+    """
+    if not pod_defaults:
+        return []
+    scope = namespace or ALL_NS
+    found: list[Conflict] = []
+    templates: list[PodTemplateFacts] = []
+    for job in client.list(Job, namespace=scope, chunk_size=PAGE_SIZE):
+        templates.extend(job_templates(job.to_dict()))
+    if every_kind:
+        sources: list[tuple[Any, Callable[[Mapping[str, Any]], list[PodTemplateFacts]]]] = [
+            (resource, partial(training_job_templates, kind))
+            for kind, resource in _TRAINING_RESOURCES.items()
+        ]
+        sources += [(_TRAINJOB, trainjob_templates), (_EXPERIMENT, experiment_templates)]
+        for resource, extract in sources:
+            try:
+                for obj in client.list(resource, namespace=scope, chunk_size=PAGE_SIZE):
+                    templates.extend(extract(obj.to_dict()))
+            except (ApiError, httpx2.HTTPStatusError) as error:
+                # Without the CRD the API server answers a plain-text 404 ("404 page not
+                # found", seen on kube-apiserver 1.36), which lightkube raises as an
+                # HTTPStatusError rather than an ApiError.
+                if _status_code(error) != 404:
+                    raise
+    for template in templates:
+        conflict = template_conflict(template, pod_defaults)
+        if conflict is not None:
+            found.append(conflict)
+    ours = [pod_default.name for pod_default in pod_defaults]
+    events = client.list(Event, namespace=scope, fields={"type": "Warning"}, chunk_size=PAGE_SIZE)
+    for event in events:
+        involved = event.involvedObject
+        facts = EventFacts(
+            involved.namespace or "",
+            event.reason or "",
+            event.message or "",
+            involved.kind or "",
+            involved.name or "",
+        )
+        conflict = event_conflict(facts, ours)
+        if conflict is not None:
+            found.append(conflict)
+    return unique_conflicts(found)

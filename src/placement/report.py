@@ -25,7 +25,9 @@ TABLE_NODE_NAMES = 10
 """At most this many cordoned or draining nodes are named; the rest are counted."""
 POD_COLUMNS = ("name", "class", "phase", "verdict", "hours")
 """Columns of a pod row in the json/yaml report, whose pods are grouped by namespace and node."""
-NODE_COLUMNS = ("name", "type", "pool", "cordoned", "eviction-taint")
+NODE_COLUMNS = ("name", "type", "pool", "cordoned", "eviction-taint", "evicting")
+TABLE_DOOMED_PODS = 10
+"""At most this many pods are named per evicting node; the rest are counted."""
 
 
 def action_results(summary: PlacementSummary) -> dict[str, str | int | float]:
@@ -55,6 +57,9 @@ def results(summary: PlacementSummary) -> dict[str, str | int | float]:
         "spot-nodes": summary.spot_nodes,
         "on-demand-nodes": summary.on_demand_nodes,
         "savings-pod-hours": round(total.spot_hours * summary.discount, 2),
+        "evicting-nodes": len(summary.evicting),
+        "pods-on-evicting-nodes": sum(len(rows) for rows in summary.doomed.values()),
+        "conflicts": len(summary.conflicts),
     }
 
 
@@ -101,6 +106,8 @@ def table(summary: PlacementSummary) -> str:
         class_table(summary),
         "",
         *_needs_action_lines(summary),
+        *_evicting_lines(summary),
+        *_conflict_lines(summary),
         *_namespace_lines(summary),
         "",
         _drain_line(summary),
@@ -123,6 +130,36 @@ def _needs_action_lines(summary: PlacementSummary) -> list[str]:
     return lines
 
 
+def _evicting_lines(summary: PlacementSummary) -> list[str]:
+    if not summary.evicting:
+        return []
+    lines = ["EVICTING (these nodes are about to go: their pods will be lost)"]
+    for node, notice in summary.evicting.items():
+        doomed = summary.doomed.get(node, ())
+        lines.append(f"{node}: {notice}; {len(doomed)} pod{'' if len(doomed) == 1 else 's'}")
+        for row in doomed[:TABLE_DOOMED_PODS]:
+            lines.append(f"  {row.namespace}/{row.name} ({row.workload}, {row.verdict})")
+        if len(doomed) > TABLE_DOOMED_PODS:
+            lines.append(f"  … {len(doomed) - TABLE_DOOMED_PODS} more: format=json lists them")
+    lines.append("")
+    return lines
+
+
+def _conflict_lines(summary: PlacementSummary) -> list[str]:
+    if not summary.conflicts:
+        return []
+    ours = _our_toleration(summary)
+    lines = ["CONFLICTS (the PodDefault webhook rejects these workloads' pods)"]
+    lines.extend(conflict.describe(ours) for conflict in summary.conflicts)
+    lines.append("")
+    return lines
+
+
+def _our_toleration(summary: PlacementSummary) -> dict[str, str] | None:
+    taint = summary.config.profile.taint
+    return taint.toleration() if taint is not None else None
+
+
 def _namespace_lines(summary: PlacementSummary) -> list[str]:
     namespaces = sorted(summary.by_namespace.items(), key=lambda item: -item[1].pods)
     lines = [
@@ -141,13 +178,16 @@ def _namespace_lines(summary: PlacementSummary) -> list[str]:
 
 
 def _drain_line(summary: PlacementSummary) -> str:
+    # Evicting nodes have their own section; this line is for the other cordons and drains.
     draining = [
         f"{node.name} ({'cordoned' if node.unschedulable else eviction_taint(node)})"
         for node in summary.nodes
-        if node.unschedulable or eviction_taint(node)
+        if (node.unschedulable or eviction_taint(node)) and node.name not in summary.evicting
     ]
     if not draining:
-        return "Nodes: none cordoned or draining"
+        return "Nodes: none cordoned or draining" + (
+            " besides the evicting ones" if summary.evicting else ""
+        )
     shown = ", ".join(draining[:TABLE_NODE_NAMES])
     hidden = len(draining) - TABLE_NODE_NAMES
     more = f" and {hidden} more" if hidden > 0 else ""
@@ -198,6 +238,24 @@ def document(summary: PlacementSummary) -> dict[str, object]:
         },
         "node-columns": list(NODE_COLUMNS),
         "nodes": _node_rows(summary),
+        "evicting": {
+            node: {
+                "notice": notice,
+                "pods": [f"{row.namespace}/{row.name}" for row in summary.doomed.get(node, ())],
+            }
+            for node, notice in summary.evicting.items()
+        },
+        "conflicts": [
+            {
+                "workload": f"{c.kind} {c.namespace}/{c.name}",
+                "class": str(c.workload) if c.workload else "",
+                "pod-default": c.pod_default,
+                "toleration": dict(c.toleration) if c.toleration is not None else None,
+                "seen-in": c.seen_in,
+                "fix": c.describe(_our_toleration(summary)),
+            }
+            for c in summary.conflicts
+        ],
         "needs-action": [
             {
                 "pod": f"{row.namespace}/{row.name}",
@@ -220,6 +278,7 @@ def _node_rows(summary: PlacementSummary) -> list[list[object]]:
             node_pool(node, profile),
             node.unschedulable,
             eviction_taint(node),
+            summary.evicting.get(node.name, ""),
         ]
         for node in summary.nodes
     ]

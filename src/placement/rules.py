@@ -103,10 +103,15 @@ def attention_reason(
     workload: WorkloadClass, node: NodeFacts | None, pod: PodFacts, config: SpotConfig
 ) -> str:
     """Say why an at-risk or stuck pod needs action, in words an operator can act on."""
+    taint = config.profile.taint
     if node is not None and pod.node_name:
         why = NEVER_ELIGIBLE.get(workload, f"{workload} is not in spot-workloads")
+        if taint is None:
+            why += (
+                "; spot nodes carry no taint, so nothing keeps any pod off them: taint the spot"
+                " pool and set spot-node-taint"
+            )
         return f"on spot node {node.name}: {why}"
-    taint = config.profile.taint
     if taint is not None and not tolerates_spot(pod, config.profile):
         return f"requires spot nodes but does not tolerate {taint}"
     return f"no spot node fits: {unschedulable_message(pod) or 'unschedulable'}"

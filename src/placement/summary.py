@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from conflicts import Conflict
 from placement.facts import NodeFacts
 from placement.request import ReportRequest
 from placement.rules import NodeType, Verdict
@@ -92,6 +93,12 @@ class PlacementSummary:
     needs_action_total: int
     rows: tuple[PodRow, ...]
     """Every judged pod, when the tally keeps rows; else none."""
+    evicting: Mapping[str, str] = field(default_factory=dict)
+    """Nodes about to go, each with what says so (`facts.eviction_notice`)."""
+    doomed: Mapping[str, tuple[PodRow, ...]] = field(default_factory=dict)
+    """The pods on each evicting node: its eviction takes them."""
+    conflicts: tuple[Conflict, ...] = ()
+    """Workloads whose pods the PodDefault webhook rejects because of the charm's toleration."""
 
     @property
     def spot_nodes(self) -> int:

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from conflicts import Conflict, unique_conflicts
 from placement.facts import (
     NodeFacts,
     PodFacts,
     RetryAttempt,
     age,
+    eviction_notice,
     eviction_signal,
     node_local,
     retry_attempt,
@@ -109,12 +111,21 @@ class PlacementTally:
         self.keep_rows = request.keeps_rows if keep_rows is None else keep_rows
         self._nodes: dict[str, NodeFacts] = {}
         self._node_types: dict[str, NodeType] = {}
+        self._evicting: dict[str, str] = {}
         self._pods: dict[tuple[str, str], _Judged] = {}
+        self._conflicts: list[Conflict] = []
 
     def add_node(self, node: NodeFacts) -> None:
         """Record a node and its type; pods are judged against the nodes known when added."""
         self._nodes[node.name] = node
         self._node_types[node.name] = node_type(node, self.config.profile)
+        self._evicting.pop(node.name, None)
+        if notice := eviction_notice(node):
+            self._evicting[node.name] = notice
+
+    def add_conflict(self, conflict: Conflict) -> None:
+        """Record a workload whose pods the webhook rejects because of the charm's toleration."""
+        self._conflicts.append(conflict)
 
     def add_pod(self, pod: PodFacts) -> None:
         """Judge a pod and count it, in place of what it counted before if it is counted already.
@@ -173,6 +184,7 @@ class _Summing:
         self.rows: list[PodRow] = []
         self.needs_action: list[PodRow] = []
         self.needs_action_total = 0
+        self.doomed: dict[str, list[PodRow]] = {}
 
     def _sums(self, judged: _Judged) -> tuple[_Sums, _Sums]:
         return (
@@ -202,6 +214,8 @@ class _Summing:
                 sums.missed_hours += row.hours
         if self.tally.keep_rows:
             self.rows.append(row)
+        if row.node in self.tally._evicting:
+            self.doomed.setdefault(row.node, []).append(row)
         if row.verdict in NEEDS_ACTION:
             self.needs_action_total += 1
             if len(self.needs_action) < TABLE_POD_ROWS:
@@ -244,4 +258,7 @@ class _Summing:
             needs_action=tuple(self.needs_action),
             needs_action_total=self.needs_action_total,
             rows=tuple(self.rows),
+            evicting=MappingProxyType(dict(tally._evicting)),
+            doomed=MappingProxyType({node: tuple(rows) for node, rows in self.doomed.items()}),
+            conflicts=tuple(unique_conflicts(tally._conflicts)),
         )

@@ -42,7 +42,8 @@ def test_show_defaults_reports_the_rendered_defaults_as_json(unit):
     assert results["summary"].startswith("spot: pipelines,training · require")
     defaults = json.loads(results["defaults"])
     manifests = defaults["podDefaults"]["manifests"]
-    assert [m["metadata"]["name"] for m in manifests] == ["kubeflow-spot-training"]
+    names = [m["metadata"]["name"] for m in manifests]
+    assert names == ["kubeflow-spot-training", "kubeflow-spot-trainjob"]
     assert defaults["argo"]["configMap"] == "kubeflow/argo-workflow-controller-configmap"
     assert "retryStrategy" in defaults["argo"]["value"]
     assert "pipelines:" in results["notes"]

@@ -33,6 +33,7 @@ def test_install_applies_the_defaults_and_reports_active(unit_on_cluster, client
     )
     assert set(poddefaults(client, PROFILE_NAMESPACE)) == {
         "kubeflow-spot-training",
+        "kubeflow-spot-trainjob",
         "kubeflow-spot-hpo",
     }
     assert owners(argo_configmap(client))["workflowDefaults"] == {"kubeflow-spot"}

@@ -23,13 +23,14 @@ from tests.cluster.charm_on_cluster import (
     reconcile,
     workflow_defaults,
 )
+from tests.unit.shared import DEFAULT_POD_DEFAULTS
 
 
 def test_poddefaults_keep_their_tolerations_after_the_round_trip(ctx, client, profile_pods):
     out = reconcile(ctx)
 
     stored = poddefaults(client, profile_pods)
-    assert set(stored) == {"kubeflow-spot-training", "kubeflow-spot-hpo"}
+    assert set(stored) == DEFAULT_POD_DEFAULTS
     assert stored["kubeflow-spot-hpo"]["tolerations"] == [
         {
             "key": "kubernetes.azure.com/scalesetpriority",

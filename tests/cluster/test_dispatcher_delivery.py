@@ -15,8 +15,9 @@ from lightkube import Client
 from applier import PodDefault
 from tests.cluster.charm_on_cluster import argo_configmap, poddefaults, reconcile
 from tests.resource_dispatcher import ResourceDispatcher, render_as_dispatcher
+from tests.unit.shared import DEFAULT_POD_DEFAULTS
 
-OURS = {"kubeflow-spot-training", "kubeflow-spot-hpo"}
+OURS = DEFAULT_POD_DEFAULTS
 
 
 @pytest.fixture

@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from lightkube import Client
-from lightkube.resources.core_v1 import Node, Pod
+from lightkube.models.core_v1 import Toleration
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Event, Node, Pod
 from ops import testing
 
+from conflicts import format_toleration
 from localcluster import kubeflow_pods
 from localcluster.seed import (
     AGENTPOOL_LABEL,
     KUBEFLOW_NAMESPACE,
     REGULAR_POOL,
+    SPOT_LABEL,
     SPOT_POOL,
+    clear_scheduled_event,
     cordon,
     decided,
+    preempt_scheduled,
     uncordon,
     wait_until_decided,
 )
@@ -33,10 +40,14 @@ DECIDE_TIMEOUT = 30.0
 ELIGIBLE = {"pipelines", "training", "hpo"}  # the default spot-workloads
 
 
-def run_report(ctx: testing.Context, **params: Any) -> dict[str, Any]:
-    state = testing.State(leader=True, model=testing.Model(name=KUBEFLOW_NAMESPACE))
+def run_report(
+    ctx: testing.Context, config: dict[str, Any] | None = None, **params: Any
+) -> dict[str, Any]:
+    """Run the action with these params, under the given config (the defaults otherwise)."""
+    model = testing.Model(name=KUBEFLOW_NAMESPACE)
+    state = testing.State(leader=True, config=config or {}, model=model)
     ctx.run(ctx.on.action("report-placement", params=params), state)
-    return ctx.action_results or {}
+    return dict(ctx.action_results or {})
 
 
 def pod_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -176,7 +187,90 @@ def test_a_namespace_that_does_not_exist_fails_the_report(ctx):
 
 def test_the_report_lists_every_seeded_node_by_pool(ctx, client):
     document = json.loads(run_report(ctx, format="json")["report"])
-    pools = {name: pool for name, _, pool, _, _ in document["nodes"]}
-    kinds = {name: kind for name, kind, _, _, _ in document["nodes"]}
+    pools = {name: pool for name, _, pool, *_ in document["nodes"]}
+    kinds = {name: kind for name, kind, *_ in document["nodes"]}
     assert sorted(pools.values()) == sorted([REGULAR_POOL] * 2 + [SPOT_POOL] * 2)
     assert all((kinds[n] == "spot") == (pools[n] == SPOT_POOL) for n in pools)
+
+
+def test_an_evicting_node_is_reported_with_the_pods_it_will_take(ctx, client, profile_pods):
+    reconcile(ctx)
+    cordon(client, REGULAR_POOL)
+    try:
+        name = "llama-ft-node-0-0-4xk9q"
+        client.create(kubeflow_pods.admit(client, kubeflow_pods.trainjob_pod(name, profile_pods)))
+        (pod,) = wait_until_decided(client, profile_pods, [name], DECIDE_TIMEOUT).values()
+    finally:
+        uncordon(client, REGULAR_POOL)
+    node = pod.spec.nodeName
+    assert node is not None
+    preempt_scheduled(client, node, datetime.now(UTC) + timedelta(seconds=30))
+    try:
+        results = dict(run_report(ctx, namespace=profile_pods, format="json"))
+        table = run_report(ctx, namespace=profile_pods)["report"]
+    finally:
+        clear_scheduled_event(client, node)
+
+    document = json.loads(results["report"])
+    assert list(document["evicting"]) == [node]
+    assert document["evicting"][node]["notice"].startswith("VMEventScheduled: Preempt Scheduled: ")
+    assert document["evicting"][node]["pods"] == [f"{profile_pods}/{name}"]
+    assert (results["evicting-nodes"], results["pods-on-evicting-nodes"]) == (1, 1)
+    assert f"\n  {profile_pods}/{name} (training, on-spot)\n" in table
+    assert f"Nodes cordoned or draining: {node}" not in table  # apart from plain cordons
+
+
+def test_a_job_whose_toleration_conflicts_is_reported_with_the_fix(ctx, client, profile_pods):
+    batch = {"spot-workloads": "pipelines,batch"}
+    reconcile(ctx, **batch)
+    own = {"key": SPOT_LABEL, "operator": "Exists", "effect": "NoSchedule"}
+    job = client.create(kubeflow_pods.eligible_job("etl-nightly", profile_pods, [own]))
+    template = job.spec.template
+    pod = Pod(metadata=template.metadata, spec=template.spec)
+    pod.metadata.name, pod.metadata.namespace = "etl-nightly-x7k2p", profile_pods
+    with pytest.raises(kubeflow_pods.PodDefaultConflictError) as denied:
+        kubeflow_pods.admit(client, pod)
+    event = client.create(kubeflow_pods.failed_create_event(job, denied.value))
+    try:
+        results = run_report(ctx, batch, namespace=profile_pods)
+        status = reconcile(ctx, **batch).unit_status
+    finally:
+        client.delete(Job, "etl-nightly", namespace=profile_pods)
+        client.delete(Event, event.metadata.name, namespace=profile_pods)
+
+    assert results["conflicts"] == 1  # its template and its event are one workload
+    assert (
+        f"CONFLICTS (the PodDefault webhook rejects these workloads' pods)\n"
+        f"Job {profile_pods}/etl-nightly (batch) tolerates {format_toleration(own)};"
+        " the PodDefault webhook rejects its pods (kubeflow-spot-batch, seen in pod template)."
+        ' Fix: use exactly {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal",'
+        ' "value": "spot", "effect": "NoSchedule"} (show-defaults)'
+    ) in results["report"]
+    assert status.name == "active"
+    assert "warning: 1 workload tolerates the spot taint differently" in status.message
+    assert f"(Job {profile_pods}/etl-nightly): run report-placement" in status.message
+
+
+def test_a_rejection_seen_only_in_an_event_is_reported(ctx, client, profile_pods):
+    # A Training Operator job on a cluster without its CRD here: only its event tells.
+    reconcile(ctx)
+    worker = kubeflow_pods.training_worker("mnist-ddp-worker-0", profile_pods)
+    worker.spec.tolerations = [Toleration(key=SPOT_LABEL, operator="Exists")]
+    with pytest.raises(kubeflow_pods.PodDefaultConflictError) as denied:
+        kubeflow_pods.admit(client, worker)
+    owner = kubeflow_pods.eligible_job("mnist-ddp", profile_pods, [])
+    event = kubeflow_pods.failed_create_event(owner, denied.value)
+    event.involvedObject.kind, event.involvedObject.apiVersion = "PyTorchJob", "kubeflow.org/v1"
+    event.reason = "FailedCreatePod"
+    created = client.create(event)
+    try:
+        results = run_report(ctx, namespace=profile_pods, format="json")
+    finally:
+        client.delete(Event, created.metadata.name, namespace=profile_pods)
+
+    (conflict,) = json.loads(results["report"])["conflicts"]
+    assert conflict["workload"] == f"PyTorchJob {profile_pods}/mnist-ddp"
+    assert (conflict["pod-default"], conflict["seen-in"]) == (
+        "kubeflow-spot-training",
+        "FailedCreatePod event",
+    )

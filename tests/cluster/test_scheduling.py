@@ -8,6 +8,7 @@ PodScheduled condition.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 from lightkube import Client
@@ -105,3 +106,44 @@ def test_preferred_placement_falls_back_to_on_demand(ctx, client, profile_pods):
     node = wait_for_binding(client, profile_pods, create(client, step), BIND_TIMEOUT)
 
     assert pool_of(client, node) == REGULAR_POOL
+
+
+TRAINJOB_NODE = partial(kubeflow_pods.trainjob_pod, replicated_job="node")
+MPI_LAUNCHER = partial(kubeflow_pods.trainjob_pod, replicated_job="launcher")
+SPARK_EXECUTOR = partial(kubeflow_pods.spark_pod, role="executor")
+SPARK_DRIVER = partial(kubeflow_pods.spark_pod, role="driver")
+WITH_SPARK = {"spot-workloads": "pipelines,training,hpo,spark,batch"}
+
+
+@pytest.mark.usefixtures("regular_pool_cordoned")
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [(TRAINJOB_NODE, "llama-ft-node-0-0-abcde"), (SPARK_EXECUTOR, "spark-exec-1")],
+)
+def test_trainer_nodes_and_spark_executors_use_spot_when_on_demand_is_full(
+    ctx, client, profile_pods, build, name
+):
+    reconcile(ctx, **WITH_SPARK)
+
+    node = wait_for_binding(
+        client, profile_pods, create(client, build(name, profile_pods)), BIND_TIMEOUT
+    )
+
+    assert pool_of(client, node) == SPOT_POOL
+
+
+@pytest.mark.usefixtures("regular_pool_cordoned")
+@pytest.mark.parametrize(
+    ("build", "name"), [(SPARK_DRIVER, "spark-pi-driver"), (MPI_LAUNCHER, "pi-mpi-launcher-0-0-x")]
+)
+def test_spark_drivers_and_mpi_launchers_never_use_spot_even_when_opted_in(
+    ctx, client, profile_pods, build, name
+):
+    reconcile(ctx, **WITH_SPARK)
+    pod = build(name, profile_pods)
+    pod.metadata.labels["kubeflow-spot/eligible"] = "true"  # as if its job opted into batch
+
+    created = create(client, pod)
+
+    assert wait_for_unschedulable(client, profile_pods, created, BIND_TIMEOUT) is not None
+    assert client.get(Pod, created, namespace=profile_pods).spec.nodeName is None

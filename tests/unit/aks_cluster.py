@@ -1,4 +1,4 @@
-"""The AKS-shaped nodes and pods of fixtures/aks_cluster.yaml, as manifests and as report facts."""
+"""The AKS-shaped nodes and pods of fixtures/*.yaml, as manifests and as report facts."""
 
 from __future__ import annotations
 
@@ -12,24 +12,27 @@ from lightkube.resources.core_v1 import Node, Pod
 from placement.facts import NodeFacts, PodFacts
 from placement.reader import node_facts, pod_facts
 
-FIXTURE = Path(__file__).parent / "fixtures" / "aks_cluster.yaml"
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE = FIXTURES / "aks_cluster.yaml"
+WORKLOADS_FIXTURE = FIXTURES / "kubeflow_workloads.yaml"
+"""Trainer v2, Spark operator and opted-out pods; nodes with AKS and Karpenter eviction notices."""
 REPORTED_COUNTS = {"pods-total": 11, "pods-on-spot": 4, "missed": 2, "at-risk": 2, "stuck": 1}
 """What report-placement counts on the fixture with the default config (finished pods left out)."""
 
 
 @cache
-def manifests() -> dict[str, list[dict[str, Any]]]:
+def manifests(fixture: Path = FIXTURE) -> dict[str, list[dict[str, Any]]]:
     """Return the fixture's `nodes` and `pods` manifests."""
-    loaded: dict[str, list[dict[str, Any]]] = yaml.safe_load(FIXTURE.read_text())
+    loaded: dict[str, list[dict[str, Any]]] = yaml.safe_load(fixture.read_text())
     return loaded
 
 
-def aks_nodes() -> list[NodeFacts]:
+def aks_nodes(fixture: Path = FIXTURE) -> list[NodeFacts]:
     """Return the fixture's nodes, read the way the charm reads them from the API."""
-    return [node_facts(Node.from_dict(node)) for node in manifests()["nodes"]]
+    return [node_facts(Node.from_dict(node)) for node in manifests(fixture)["nodes"]]
 
 
-def aks_pods() -> dict[str, PodFacts]:
+def aks_pods(fixture: Path = FIXTURE) -> dict[str, PodFacts]:
     """Return the fixture's pods by name, read the way the charm reads them from the API."""
-    pods = (pod_facts(Pod.from_dict(pod)) for pod in manifests()["pods"])
+    pods = (pod_facts(Pod.from_dict(pod)) for pod in manifests(fixture)["pods"])
     return {pod.name: pod for pod in pods}

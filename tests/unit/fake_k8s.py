@@ -64,6 +64,7 @@ class FakeCluster:
         *,
         namespace: str | None = None,
         labels: Any = None,
+        fields: Any = None,
         chunk_size: int | None = None,
     ) -> Iterator[Any]:
         """List like lightkube: one request, or one per page of `chunk_size` objects."""
@@ -78,6 +79,8 @@ class FakeCluster:
             if k == kind
             and (namespace in (None, ALL_NS) or ns == namespace)
             and selector.matches(obj["metadata"].get("labels") or {})
+            # Field selectors: equality on top-level fields, as the charm uses them (type=...).
+            and all(obj.get(key) == value for key, value in (fields or {}).items())
         ]
         for index, obj in enumerate(found):
             if chunk_size and index and index % chunk_size == 0:

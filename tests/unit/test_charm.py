@@ -10,15 +10,19 @@ from lightkube import ConfigError
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from localcluster.kubeflow_pods import PodDefaultConflictError, eligible_job, failed_create_event
 from tests.unit.fake_k8s import FakeCluster, configmap_owned_by
 from tests.unit.shared import (
     ARGO_CONFIGMAP,
     ARGO_CONTROLLER_DATA,
+    DEFAULT_POD_DEFAULTS,
     DEFAULT_SUMMARY,
     MODEL,
     PROFILES,
     leader_state,
 )
+
+SPOT_KEY = "kubernetes.azure.com/scalesetpriority"
 
 
 def poddefault_names(cluster: FakeCluster, namespace: str) -> set[str]:
@@ -34,10 +38,7 @@ def test_default_config_applies_poddefaults_in_every_profile_and_argo_defaults(c
 
     assert out.unit_status == testing.ActiveStatus(f"{DEFAULT_SUMMARY} · direct to 2 namespaces")
     for namespace in PROFILES:
-        assert poddefault_names(cluster, namespace) == {
-            "kubeflow-spot-training",
-            "kubeflow-spot-hpo",
-        }
+        assert poddefault_names(cluster, namespace) == DEFAULT_POD_DEFAULTS
     assert poddefault_names(cluster, "kube-system") == set()
     workflow_defaults = yaml.safe_load(argo_data(cluster)["workflowDefaults"])
     assert workflow_defaults["spec"]["retryStrategy"]["limit"] == "5"
@@ -176,7 +177,7 @@ def test_update_status_covers_a_new_profile_namespace(ctx, cluster):
 
     out = ctx.run(ctx.on.update_status(), leader_state())
 
-    assert poddefault_names(cluster, "new-user") == {"kubeflow-spot-training", "kubeflow-spot-hpo"}
+    assert poddefault_names(cluster, "new-user") == DEFAULT_POD_DEFAULTS
     assert out.unit_status.message.endswith("3 namespaces")
 
 
@@ -226,7 +227,7 @@ def test_show_defaults_prints_what_would_be_applied_without_touching_the_cluster
 
     document = yaml.safe_load(ctx.action_results["defaults"])
     names = [m["metadata"]["name"] for m in document["podDefaults"]["manifests"]]
-    assert names == ["kubeflow-spot-training", "kubeflow-spot-hpo"]
+    assert names == ["kubeflow-spot-training", "kubeflow-spot-trainjob", "kubeflow-spot-hpo"]
     assert document["argo"]["configMap"] == f"{MODEL}/{ARGO_CONFIGMAP}"
     assert "retryStrategy" in yaml.safe_load(document["argo"]["value"])["spec"]
     assert ctx.action_results["summary"] == DEFAULT_SUMMARY
@@ -297,7 +298,7 @@ def test_a_conflict_answered_by_server_side_apply_blocks(ctx, cluster):
 def test_every_lifecycle_event_reconciles(ctx, cluster, event):
     ctx.run(getattr(ctx.on, event)(), leader_state())
 
-    assert poddefault_names(cluster, "admin") == {"kubeflow-spot-training", "kubeflow-spot-hpo"}
+    assert poddefault_names(cluster, "admin") == DEFAULT_POD_DEFAULTS
 
 
 def test_single_config_key_layout_blocks_rather_than_crash_argo(ctx, cluster):
@@ -309,3 +310,41 @@ def test_single_config_key_layout_blocks_rather_than_crash_argo(ctx, cluster):
     assert out.unit_status.name == "blocked"
     assert "in the single key 'config'" in out.unit_status.message
     assert argo_data(cluster) == data
+
+
+def test_untainted_spot_nodes_are_a_warning_in_the_active_status(ctx, cluster):
+    out = ctx.run(ctx.on.config_changed(), leader_state(**{"spot-profile": "eks"}))
+
+    assert out.unit_status.name == "active"
+    assert out.unit_status.message.endswith(
+        " · warning: spot nodes are untainted, nothing keeps notebooks, servers or the control"
+        " plane off them: taint the spot pool and set spot-node-taint"
+    )
+
+
+def test_a_job_whose_toleration_conflicts_is_a_warning_in_the_active_status(ctx, cluster):
+    job = eligible_job("etl", "admin", [{"key": SPOT_KEY, "operator": "Exists"}]).to_dict()
+    cluster.add("Job", job)
+
+    out = ctx.run(ctx.on.update_status(), leader_state(**{"spot-workloads": "pipelines,batch"}))
+
+    assert out.unit_status == testing.ActiveStatus(
+        "spot: pipelines,batch · require · retry 5×5m on evictions · direct to 2 namespaces"
+        " · warning: 1 workload tolerates the spot taint differently from the PodDefaults, so"
+        " their pods are rejected (Job admin/etl): run report-placement"
+    )
+
+
+def test_a_rejected_pod_in_a_failed_create_event_is_a_warning_in_the_active_status(ctx, cluster):
+    rejected = PodDefaultConflictError(
+        ["kubeflow-spot-training"],
+        "",
+        ["merging tolerations for kubeflow-spot-training has a conflict on x"],
+    )
+    event = failed_create_event(eligible_job("mnist", "admin", []), rejected).to_dict()
+    cluster.add("Event", event)
+
+    out = ctx.run(ctx.on.update_status(), leader_state())
+
+    assert "warning: 1 workload tolerates the spot taint differently" in out.unit_status.message
+    assert "(Job admin/mnist)" in out.unit_status.message

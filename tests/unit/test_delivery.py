@@ -105,10 +105,10 @@ def test_no_valid_config_sends_the_dispatcher_a_jinja_marker(options, app):
 @settings(max_examples=50, deadline=None)
 @given(app=_app_names)
 def test_names_are_prefixed_with_the_app_and_unique(app):
-    config = parse(spot_workloads="pipelines,training,hpo,batch")
+    config = parse(spot_workloads="pipelines,training,hpo,spark,batch")
     names = [
         m["metadata"]["name"] for m in dispatcher_manifests(render(config, app=app).pod_defaults)
     ]
 
     assert all(name.startswith(f"{app}-") for name in names)
-    assert len(set(names)) == len(names) == 3
+    assert len(set(names)) == len(names) == 5  # training, trainjob, hpo, spark, batch

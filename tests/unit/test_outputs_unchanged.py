@@ -1,7 +1,10 @@
 """`show-defaults` and `report-placement` print exactly what they printed before the refactor.
 
-The files under golden/ were written once, by the code of main before issue 10's refactor
-(commit d4c18d5), from the unit fixtures below; nothing in the repository rewrites them. Each
+The files under golden/ were written by the code of main before issue 10's refactor (commit
+d4c18d5), from the unit fixtures below, and rewritten once by issue 14, whose features change
+these outputs (the trainjob PodDefault, the exclusions in every selector, show-defaults' notes,
+the EVICTING section, the evicting node column and the new counts); nothing in the repository
+rewrites them. Each
 output is compared with its file character for character, so a refactor that changes one byte
 of an output, a key, a number's type or the order of keys fails here.
 """

@@ -280,30 +280,36 @@ def test_retry_attempts_are_read_from_argo_node_names(node_name, attempt):
 def test_aks_nodes_are_told_apart_by_label_and_pool():
     document = output.document(report(pods=[]))
     assert document["nodes"] == [
-        ["aks-agentpool-31207962-vmss000000", "on-demand", "agentpool", False, ""],
+        ["aks-agentpool-31207962-vmss000000", "on-demand", "agentpool", False, "", ""],
         [
             "aks-agentpool-31207962-vmss000001",
             "on-demand",
             "agentpool",
             True,
             "node.kubernetes.io/unschedulable",
+            "",
         ],
-        ["aks-spotpool-42316583-vmss000000", "spot", "spotpool", False, ""],
+        ["aks-spotpool-42316583-vmss000000", "spot", "spotpool", False, "", ""],
         [
             "aks-spotpool-42316583-vmss000001",
             "spot",
             "spotpool",
             False,
             "remediator.kubernetes.azure.com/unschedulable",
+            "taint remediator.kubernetes.azure.com/unschedulable (AKS node auto-drain)",
         ],
     ]
 
 
-def test_the_table_lists_cordoned_and_draining_nodes():
+def test_the_table_lists_cordons_apart_from_evicting_nodes():
+    table = output.table(report(pods=[]))
+
+    assert "Nodes cordoned or draining: aks-agentpool-31207962-vmss000001 (cordoned)\n" in table
     assert (
-        "Nodes cordoned or draining: aks-agentpool-31207962-vmss000001 (cordoned),"
-        " aks-spotpool-42316583-vmss000001 (remediator.kubernetes.azure.com/unschedulable)"
-    ) in output.table(report(pods=[]))
+        "EVICTING (these nodes are about to go: their pods will be lost)\n"
+        "aks-spotpool-42316583-vmss000001: taint remediator.kubernetes.azure.com/unschedulable"
+        " (AKS node auto-drain); 0 pods\n"
+    ) in table
 
 
 def test_a_tainted_spot_node_without_the_label_is_still_spot():

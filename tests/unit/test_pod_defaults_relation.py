@@ -16,6 +16,7 @@ from tests.unit.fake_k8s import FakeCluster
 from tests.unit.shared import (
     APP,
     ARGO_CONFIGMAP,
+    DEFAULT_POD_DEFAULTS,
     DEFAULT_SUMMARY,
     DEFAULTS,
     MODEL,
@@ -133,9 +134,7 @@ def test_relating_removes_the_directly_applied_poddefaults_but_not_argo_defaults
     ctx, cluster, dispatcher
 ):
     direct = ctx.run(ctx.on.config_changed(), leader_state())
-    assert direct_poddefaults(cluster) == {
-        ns: {f"{APP}-training", f"{APP}-hpo"} for ns in PROFILES
-    }
+    assert direct_poddefaults(cluster) == dict.fromkeys(PROFILES, DEFAULT_POD_DEFAULTS)
 
     ctx.run(ctx.on.relation_created(dispatcher.relation), related(direct, dispatcher))
 
@@ -154,7 +153,7 @@ def test_the_dispatchers_copies_are_never_pruned_as_the_charms_own(ctx, cluster,
 
     ctx.run(ctx.on.update_status(), out)
 
-    assert set(cluster.find("PodDefault", "admin")) == {f"{APP}-training", f"{APP}-hpo"}
+    assert set(cluster.find("PodDefault", "admin")) == DEFAULT_POD_DEFAULTS
     assert not any(verb == "delete" for verb, *_ in cluster.writes)
 
 
@@ -165,9 +164,7 @@ def test_relation_broken_returns_to_direct_delivery(ctx, cluster, dispatcher):
 
     out = ctx.run(ctx.on.relation_broken(linked.get_relation(dispatcher.relation.id)), linked)
 
-    assert direct_poddefaults(cluster) == {
-        ns: {f"{APP}-training", f"{APP}-hpo"} for ns in PROFILES
-    }
+    assert direct_poddefaults(cluster) == dict.fromkeys(PROFILES, DEFAULT_POD_DEFAULTS)
     assert out.unit_status == testing.ActiveStatus(f"{DEFAULT_SUMMARY} · direct to 2 namespaces")
 
 
@@ -319,7 +316,7 @@ def test_a_secret_removed_out_of_band_is_recreated_and_announced(ctx, dispatcher
     out = ctx.run(ctx.on.update_status(), state)
 
     assert dispatcher.secret(out).id != stale["kubernetes_manifests"]
-    assert len(dispatcher.received(out)) == 2
+    assert len(dispatcher.received(out)) == len(DEFAULT_POD_DEFAULTS)
 
 
 def test_relation_broken_while_the_application_is_removed_restores_nothing(

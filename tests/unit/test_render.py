@@ -145,11 +145,11 @@ def test_poddefaults_are_labelled_for_pruning():
 
 def test_every_poddefault_and_argo_carry_the_identical_toleration():
     # The PodDefault webhook rejects a pod that would get two different tolerations for one key.
-    rendered = render(parse(spot_workloads="pipelines,training,hpo,batch"), app=APP)
+    rendered = render(parse(spot_workloads="pipelines,training,hpo,spark,batch"), app=APP)
     tolerations = [m["spec"]["tolerations"] for m in rendered.pod_defaults]
     tolerations.append(yaml.safe_load(rendered.workflow_defaults)["spec"]["tolerations"])
 
-    assert len(tolerations) == 4
+    assert len(tolerations) == 6  # training, trainjob, hpo, spark, batch, Argo
     assert all(t == tolerations[0] for t in tolerations)
 
 
@@ -229,10 +229,12 @@ _pod_labels = st.dictionaries(
             "kubeflow-spot/eligible",
             "workflows.argoproj.io/workflow",
             "pipelines.kubeflow.org/v2_component",
+            "jobset.sigs.k8s.io/jobset-name",
+            "sparkoperator.k8s.io/app-name",
             "app",
         ]
     ),
-    st.sampled_from(["true", "x"]),
+    st.sampled_from(["true", "x", "node"]),
 )
 
 
@@ -240,13 +242,22 @@ _pod_labels = st.dictionaries(
 @given(
     options=valid_options,
     labels=_pod_labels,
-    excluded=st.sampled_from([NOTEBOOK_LABEL, KSERVE_LABEL]),
+    excluded=st.sampled_from(
+        [
+            {NOTEBOOK_LABEL: "lab"},
+            {KSERVE_LABEL: "sklearn-iris"},
+            {"spark-role": "driver"},
+            {"spark-role": "connect-server"},
+            {"jobset.sigs.k8s.io/replicatedjob-name": "launcher"},
+            {"kubeflow-spot/eligible": "false"},
+        ]
+    ),
 )
-def test_no_valid_config_gives_a_notebook_or_server_pod_a_spot_toleration(
+def test_no_valid_config_gives_a_notebook_server_driver_or_launcher_a_spot_toleration(
     options, labels, excluded
 ):
     rendered = render(parse_valid(options), app=APP)
-    pod_labels = {**labels, excluded: "x"}
+    pod_labels = {**labels, **excluded}
 
     for manifest in rendered.pod_defaults:
         assert not LabelSelector.from_dict(manifest["spec"]["selector"]).matches(pod_labels)

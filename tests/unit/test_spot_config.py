@@ -56,7 +56,7 @@ def test_never_eligible_class_is_invalid_and_says_why(ineligible):
 
 def test_unknown_class_lists_the_accepted_ones():
     assert (
-        "unknown class gpus; a comma-separated list of pipelines, training, hpo, batch"
+        "unknown class gpus; a comma-separated list of pipelines, training, hpo, spark, batch"
         in problems(spot_workloads="gpus")
     )
 

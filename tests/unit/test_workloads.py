@@ -7,11 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from label_selectors import LabelSelector, SelectorRequirement, parse_label_selector
+from localcluster.kubeflow_pods import spark_pod, trainjob_pod
 from workloads import (
+    NEVER_ELIGIBLE,
     WorkloadClass,
     classify_pod,
     parse_workload_list,
-    pod_default_selector,
+    pod_default_rules,
     selected_classes,
 )
 
@@ -23,6 +25,19 @@ TRAINING_WORKER = {
 }
 KATIB_TRIAL = {"katib.kubeflow.org/experiment": "tune", "katib.kubeflow.org/trial": "tune-x7k2"}
 NOTEBOOK = {"notebook-name": "lab", "statefulset": "lab", "app": "lab"}
+
+
+def pod_labels(build, *args) -> dict[str, str]:
+    """Return the labels of a pod built like the real component builds it."""
+    return dict(build(*args).metadata.labels)
+
+
+TRAINJOB_NODE = pod_labels(trainjob_pod, "llama-ft-node-0-0-x", "admin", "node")
+TRAINJOB_DATASET = pod_labels(trainjob_pod, "llama-ft-d-0-0-x", "admin", "dataset-initializer")
+TRAINJOB_MODEL = pod_labels(trainjob_pod, "llama-ft-m-0-0-x", "admin", "model-initializer")
+MPI_LAUNCHER = pod_labels(trainjob_pod, "pi-mpi-launcher-0-0-x", "admin", "launcher")
+SPARK_DRIVER = pod_labels(spark_pod, "spark-pi-driver", "admin", "driver")
+SPARK_EXECUTOR = pod_labels(spark_pod, "spark-pi-exec-1", "admin", "executor")
 PREDICTOR = {"serving.kserve.io/inferenceservice": "sklearn-iris", "component": "predictor"}
 
 
@@ -35,6 +50,15 @@ PREDICTOR = {"serving.kserve.io/inferenceservice": "sklearn-iris", "component": 
         ({"kubeflow-spot/eligible": "yes"}, []),
         (NOTEBOOK, []),
         (PREDICTOR, []),
+        (TRAINJOB_NODE, [WorkloadClass.TRAINING]),
+        (TRAINJOB_DATASET, [WorkloadClass.TRAINING]),
+        (TRAINJOB_MODEL, [WorkloadClass.TRAINING]),
+        (MPI_LAUNCHER, []),
+        (SPARK_EXECUTOR, [WorkloadClass.SPARK]),
+        (SPARK_DRIVER, []),
+        ({**TRAINING_WORKER, "kubeflow-spot/eligible": "false"}, []),
+        ({**SPARK_DRIVER, "kubeflow-spot/eligible": "true"}, []),
+        ({**MPI_LAUNCHER, "kubeflow-spot/eligible": "true"}, []),
     ],
 )
 def test_pods_are_selected_by_their_class_labels(labels, expected):
@@ -69,15 +93,16 @@ def test_selector_operators(operator, values, labels, expected):
 
 
 def test_selector_round_trips_through_its_manifest_form():
-    selector = pod_default_selector(WorkloadClass.BATCH)
+    (rule,) = pod_default_rules(WorkloadClass.BATCH)
+    selector = rule.selector
 
     assert LabelSelector.from_dict(selector.to_dict()) == selector
 
 
 def test_workload_list_sorts_names_into_eligible_ineligible_unknown():
-    assert parse_workload_list("hpo,notebooks,gpu,hpo") == (
-        [WorkloadClass.HPO],
-        ["notebooks"],
+    assert parse_workload_list("hpo,notebooks,gpu,hpo,spark,drivers,opted-out") == (
+        [WorkloadClass.HPO, WorkloadClass.SPARK],
+        ["notebooks", "drivers", "opted-out"],
         ["gpu"],
     )
 
@@ -105,6 +130,15 @@ ARGO_AGENT = {"workflows.argoproj.io/workflow": "wf", "workflows.argoproj.io/com
         ({"k8s-app": "kube-dns"}, "kube-system", WorkloadClass.CONTROL_PLANE),
         (ARGO_AGENT, "admin", WorkloadClass.OTHER),
         ({"app": "web"}, "admin", WorkloadClass.OTHER),
+        (TRAINJOB_NODE, "admin", WorkloadClass.TRAINING),
+        (TRAINJOB_DATASET, "admin", WorkloadClass.TRAINING),
+        (MPI_LAUNCHER, "admin", WorkloadClass.DRIVERS),
+        (SPARK_EXECUTOR, "admin", WorkloadClass.SPARK),
+        (SPARK_DRIVER, "admin", WorkloadClass.DRIVERS),
+        ({**SPARK_DRIVER, "spark-role": "connect-server"}, "admin", WorkloadClass.DRIVERS),
+        ({**TRAINING_WORKER, "kubeflow-spot/eligible": "false"}, "admin", WorkloadClass.OPTED_OUT),
+        ({**KFP_V2_STEP, "kubeflow-spot/eligible": "false"}, "admin", WorkloadClass.OPTED_OUT),
+        ({**NOTEBOOK, "kubeflow-spot/eligible": "false"}, "admin", WorkloadClass.NOTEBOOKS),
     ],
 )
 def test_pods_are_classified_by_labels_then_namespace(labels, namespace, expected):
@@ -126,9 +160,15 @@ _any_labels = st.dictionaries(
             "kubeflow-spot/eligible",
             "workflows.argoproj.io/workflow",
             "workflows.argoproj.io/component",
+            "jobset.sigs.k8s.io/jobset-name",
+            "jobset.sigs.k8s.io/replicatedjob-name",
+            "spark-role",
+            "sparkoperator.k8s.io/app-name",
         ]
     ),
-    st.sampled_from(["true", "x"]),
+    st.sampled_from(
+        ["true", "false", "x", "node", "launcher", "model-initializer", "driver", "executor"]
+    ),
 )
 
 
@@ -140,7 +180,7 @@ def test_a_pod_a_poddefault_selects_is_classified_as_one_of_the_selecting_classe
 
     if selecting and workload is not WorkloadClass.PIPELINES:
         assert workload in selecting
-    if workload in (WorkloadClass.NOTEBOOKS, WorkloadClass.SERVING):
+    if workload in NEVER_ELIGIBLE:
         assert selecting == []
 
 
