@@ -59,12 +59,22 @@ metadata: $(CHARMCRAFT) ## Check the charm metadata with charmcraft expand-exten
 unit: venv ## Unit tests (ops.testing, rendering, Argo schema)
 	$(PYTEST) tests/unit
 
+# Each Go group is built only by the targets that run it; build.sh says up front how long a
+# first build takes and prints progress while it runs, and does nothing once a group is cached.
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver and kube-scheduler from Go modules (cached)
-	bash localcluster/build.sh
+	bash localcluster/build.sh controlplane
+
+.PHONY: argo-checkers
+argo-checkers: ## Build Argo's own ConfigMap loader for each pinned Argo 3.x release (cached)
+	bash localcluster/build.sh argo-checkers
+
+.PHONY: kubectl
+kubectl: ## Build kubectl from the control plane's module graph (cached), the benchmarks' peer
+	bash localcluster/build.sh kubectl
 
 .PHONY: cluster
-cluster: venv controlplane ## Tests against a real local control plane
+cluster: venv controlplane argo-checkers ## Tests against a real local control plane
 	$(PYTEST) -m cluster tests/cluster
 
 .PHONY: charm

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-scheduler and etcd for the local test control plane, and
-# argo-config-check (Argo's own ConfigMap loader) once per pinned Argo 3.x release.
+# Build the Go binaries of the local test systems from Go modules, one group at a time, so each
+# command builds only what it runs:
+#
+#   bash localcluster/build.sh [GROUP...]      (no GROUP: controlplane)
+#
+#   controlplane   etcd, kube-apiserver, kube-scheduler (make demo, make cluster, make artifact)
+#   argo-checkers  argo-config-check, Argo's own ConfigMap loader, per pinned Argo 3.x release
+#                  (make cluster)
+#   kubectl        kubectl from the same module graph as kube-apiserver (make bench, bench-charm)
 #
 # The binaries go to a cache directory keyed by the pins in versions.env, outside the repository:
 #   ${KUBEFLOW_SPOT_CACHE:-$HOME/.cache/kubeflow-spot}/bin/k8s-<version>_etcd-<version>/
-# When all are already there the script prints "cached" and does nothing. A cold build on
-# 2 cores took 813 s (empty module and build caches: 458 s for the control plane, 355 s for the
-# four Argo checkers); with a warm Go build cache it takes about 30 s. It needs Go >= the go
-# line of localcluster/go/*/go.mod (and argo-v*.mod) and a Go module proxy.
+# A group whose binaries are all there prints "cached" and builds nothing. First builds on 2
+# cores (empty module and build caches) took: controlplane 458 s, argo-checkers 355 s (idle
+# machine), kubectl 304 s after controlplane (it reuses most of kube-apiserver's packages; on a
+# machine busy with other builds); with a warm Go build cache a group takes about 30 s. It needs
+# Go >= the go line of localcluster/go/*/go.mod (and argo-v*.mod) and a Go module proxy.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,8 +24,10 @@ source "${here}/versions.env"
 
 cache_root="${KUBEFLOW_SPOT_CACHE:-${HOME}/.cache/kubeflow-spot}"
 bin_dir="${cache_root}/bin/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}"
-binaries=(kube-apiserver kube-scheduler etcd)
 argo_minors=(3.4 3.5 3.6 3.7)
+# Seconds a first build of each group took on 2 cores, printed before a build starts.
+declare -A first_build_seconds=([controlplane]=458 [argo-checkers]=355 [kubectl]=304)
+progress_seconds="${KUBEFLOW_SPOT_BUILD_PROGRESS_SECONDS:-30}"
 
 # The pinned Argo release of a minor version, from versions.env (ARGO_WORKFLOWS_V3_7=v3.7.17).
 argo_release() {
@@ -33,24 +43,33 @@ argo_checker() {
     echo "argo-config-check-$(argo_release "${1}")-${digest:0:12}"
 }
 
-for minor in "${argo_minors[@]}"; do
-    binaries+=("$(argo_checker "${minor}")")
-done
+# The binaries of a group, one name a line.
+group_binaries() {
+    case "$1" in
+        controlplane) printf '%s\n' kube-apiserver kube-scheduler etcd ;;
+        argo-checkers)
+            local minor
+            for minor in "${argo_minors[@]}"; do argo_checker "${minor}"; done
+            ;;
+        kubectl) echo kubectl ;;
+        *) fail "unknown group '$1'; one of controlplane, argo-checkers, kubectl" ;;
+    esac
+}
 
 # The module graph is exactly what the committed go.mod says; no workspace or toolchain switch
 # may change it. -buildvcs=false: the binaries are not built from this repository's checkout.
 export GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off GOTOOLCHAIN=local CGO_ENABLED=0
 
-all_cached() {
-    local name
-    for name in "${binaries[@]}"; do
-        [[ -x "${bin_dir}/${name}" ]] || return 1
-    done
-}
-
 fail() {
     echo "build.sh: error: $*" >&2
     exit 1
+}
+
+group_cached() {
+    local name
+    while read -r name; do
+        [[ -x "${bin_dir}/${name}" ]] || return 1
+    done < <(group_binaries "$1")
 }
 
 # The committed go.mod files must match versions.env, else the cache key would lie.
@@ -87,40 +106,90 @@ etcd_ldflags() {
     echo "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=go-module-${ETCD_VERSION}"
 }
 
+# Print a progress line every $progress_seconds while `go build -v` writes the packages it
+# compiles to $1: how many so far, and how long the binary has been building.
+report_progress() {
+    local log="$1" name="$2" start="$3"
+    while sleep "${progress_seconds}"; do
+        echo "  ... ${name}: $(wc -l <"${log}") packages compiled, $((SECONDS - start)) s"
+    done
+}
+
 # build NAME MODULE_DIR PACKAGE LDFLAGS [GO_BUILD_FLAG...]: build into a temporary name, then
-# rename, so an interrupted build never leaves a file that all_cached would accept.
+# rename, so an interrupted build never leaves a file that group_cached would accept.
 build() {
-    local name="$1" module_dir="$2" package="$3" ldflags="$4" start partial
+    local name="$1" module_dir="$2" package="$3" ldflags="$4" start partial log ticker status=0
     shift 4
     if [[ -x "${bin_dir}/${name}" ]]; then
-        echo "cached ${name}"  # left by an interrupted run of this script
+        echo "cached ${name}"
         return
     fi
     partial="${bin_dir}/.${name}.partial"
+    log="${bin_dir}/.${name}.log"
     start="${SECONDS}"
     echo "building ${name} (${package}) ..."
-    (cd "${module_dir}" && go build "$@" -trimpath -ldflags "${ldflags}" -o "${partial}" "${package}")
+    : >"${log}"
+    report_progress "${log}" "${name}" "${start}" &
+    ticker=$!
+    (cd "${module_dir}" && go build -v "$@" -trimpath -ldflags "${ldflags}" -o "${partial}" \
+        "${package}") 2>>"${log}" || status=$?
+    kill "${ticker}" 2>/dev/null || true
+    wait "${ticker}" 2>/dev/null || true
+    if ((status != 0)); then
+        # -v lists every package compiled; the errors are the lines that are not import paths.
+        grep -vE '^[A-Za-z0-9_.~/-]+$' "${log}" >&2 || true
+        fail "go build of ${name} failed (exit ${status}); full log: ${log}"
+    fi
     mv -f "${partial}" "${bin_dir}/${name}"
-    echo "built ${name} in $((SECONDS - start)) s"
+    echo "built ${name} in $((SECONDS - start)) s ($(wc -l <"${log}") packages compiled)"
+    rm -f "${log}"
+}
+
+build_group() {
+    local minor
+    case "$1" in
+        controlplane)
+            local k8s_flags
+            k8s_flags="$(kubernetes_ldflags)"
+            build kube-apiserver "${here}/go/kubernetes" k8s.io/kubernetes/cmd/kube-apiserver "${k8s_flags}"
+            build kube-scheduler "${here}/go/kubernetes" k8s.io/kubernetes/cmd/kube-scheduler "${k8s_flags}"
+            build etcd "${here}/go/etcd" go.etcd.io/etcd/server/v3 "$(etcd_ldflags)"
+            ;;
+        argo-checkers)
+            for minor in "${argo_minors[@]}"; do
+                build "$(argo_checker "${minor}")" "${here}/go/argo-config" . "-s -w" \
+                    -modfile="argo-v${minor}.mod"
+            done
+            ;;
+        kubectl)
+            build kubectl "${here}/go/kubernetes" k8s.io/kubernetes/cmd/kubectl "$(kubernetes_ldflags)"
+            ;;
+    esac
 }
 
 main() {
-    if all_cached; then
-        echo "cached: ${bin_dir}"
-        return
-    fi
+    local groups=("$@") group todo=()
+    ((${#groups[@]})) || groups=(controlplane)
+    for group in "${groups[@]}"; do
+        group_binaries "${group}" >/dev/null  # fails on an unknown group before any work
+        if group_cached "${group}"; then
+            echo "cached ${group}: ${bin_dir}"
+        else
+            todo+=("${group}")
+        fi
+    done
+    ((${#todo[@]})) || return 0
     check_pins
     mkdir -p "${bin_dir}"
-    echo "building kubernetes ${K8S_VERSION} and etcd ${ETCD_VERSION} with $(go version) into ${bin_dir}"
-    local start="${SECONDS}" k8s_flags
-    k8s_flags="$(kubernetes_ldflags)"
-    build kube-apiserver "${here}/go/kubernetes" k8s.io/kubernetes/cmd/kube-apiserver "${k8s_flags}"
-    build kube-scheduler "${here}/go/kubernetes" k8s.io/kubernetes/cmd/kube-scheduler "${k8s_flags}"
-    build etcd "${here}/go/etcd" go.etcd.io/etcd/server/v3 "$(etcd_ldflags)"
-    local minor
-    for minor in "${argo_minors[@]}"; do
-        build "$(argo_checker "${minor}")" "${here}/go/argo-config" . "-s -w" \
-            -modfile="argo-v${minor}.mod"
+    local start="${SECONDS}" estimate=0
+    for group in "${todo[@]}"; do
+        estimate=$((estimate + ${first_build_seconds[${group}]}))
+    done
+    echo "building ${todo[*]} (Kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION}) with $(go version)"
+    echo "into ${bin_dir}: a first build takes about $((estimate / 60 + 1)) min on 2 cores" \
+        "(module downloads included), a rebuild with a warm Go build cache about 30 s a group"
+    for group in "${todo[@]}"; do
+        build_group "${group}"
     done
     echo "done in $((SECONDS - start)) s: ${bin_dir}"
 }

@@ -68,8 +68,10 @@ update_kubernetes() {
         fi
     done < <(awk '$1 ~ /^k8s\.io\/[a-z0-9-]+$/ && $2 == "v0.0.0" {print $1}' "${upstream}")
 
+    # kubectl is the benchmarks' peer: the same module graph as the server it talks to.
     go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${K8S_VERSION}" \
-        "k8s.io/kubernetes/cmd/kube-scheduler@${K8S_VERSION}"
+        "k8s.io/kubernetes/cmd/kube-scheduler@${K8S_VERSION}" \
+        "k8s.io/kubernetes/cmd/kubectl@${K8S_VERSION}"
     cd - >/dev/null
 }
 
