@@ -110,7 +110,17 @@ def argo_config_check(argo_minor: str) -> Path:
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:12]
     path = binaries_dir() / f"argo-config-check-{release}-{digest}"
     if not path.is_file():
-        raise ControlPlaneError(f"missing {path}; run `bash localcluster/build.sh`")
+        raise ControlPlaneError(f"missing {path}; run `make argo-checkers`")
+    return path
+
+
+def kubectl() -> Path:
+    """Return kubectl built from the control plane's own module graph (`make kubectl`)."""
+    path = binaries_dir() / "kubectl"
+    if not path.is_file():
+        raise ControlPlaneError(
+            f"missing {path}; run `make kubectl` (about 5 minutes cold on 2 cores)"
+        )
     return path
 
 
@@ -121,8 +131,8 @@ def _require_binaries() -> Path:
     ]
     if missing:
         raise ControlPlaneError(
-            f"missing {', '.join(missing)} in {directory}; run `bash localcluster/build.sh` "
-            "(about 14 minutes cold on 2 cores; needs Go and the Go module proxy)"
+            f"missing {', '.join(missing)} in {directory}; run `make controlplane` "
+            "(about 8 minutes cold on 2 cores; needs Go and the Go module proxy)"
         )
     return directory
 
@@ -248,14 +258,18 @@ class ControlPlane:
     """etcd + kube-apiserver + kube-scheduler on loopback ports, in a temporary directory.
 
     Attributes set by :meth:`start`: ``kubeconfig_path`` (admin kubeconfig, ``system:masters``),
-    ``server`` (apiserver URL), ``startup_seconds`` (from start to every component ready).
+    ``server`` (apiserver URL), ``startup_seconds`` (from start to every component ready), and
+    with ``audit=True`` ``audit_log_path``: the API server's audit log, one JSON event per
+    request (Metadata level, at ResponseComplete), to count requests by any client.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, audit: bool = False) -> None:
         self._bin = _require_binaries()
         self._components: list[_Component] = []
         self._tmp: Path | None = None
+        self._audit = audit
         self.kubeconfig_path: Path | None = None
+        self.audit_log_path: Path | None = None
         self.server = ""
         self.startup_seconds = 0.0
 
@@ -403,6 +417,8 @@ class ControlPlane:
             # node-lifecycle controller removes.
             "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
         ]
+        if self._audit:
+            argv += self._audit_flags()
         if not _has_default_route():
             # Without a default route the apiserver cannot pick an address and aborts; loopback
             # works but makes it log errors about the `kubernetes` Service endpoints.
@@ -410,6 +426,29 @@ class ControlPlane:
         apiserver = self._launch("kube-apiserver", argv)
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
         _poll_ready(f"{self.server}/readyz", context, apiserver, deadline)
+
+    def _audit_flags(self) -> list[str]:
+        assert self._tmp is not None
+        policy = self._tmp / "audit-policy.yaml"
+        # One event per request, when its response is complete; no bodies (Metadata level).
+        policy.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "audit.k8s.io/v1",
+                    "kind": "Policy",
+                    "omitStages": ["RequestReceived", "ResponseStarted"],
+                    "rules": [{"level": "Metadata"}],
+                }
+            )
+        )
+        self.audit_log_path = self._tmp / "audit.log"
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log_path}",
+            "--audit-log-format=json",
+            # Rotation would split the counts over files; 0 means lumberjack's default 100 MB.
+            "--audit-log-maxsize=10000",
+        ]
 
     def _start_scheduler(self, deadline: float) -> None:
         assert self.kubeconfig_path is not None

@@ -17,6 +17,7 @@ from lightkube import Client
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from localcluster.audit import AuditLog
 from localcluster.charm_context import charm_context
 from localcluster.harness import ControlPlane
 from localcluster.seed import (
@@ -52,8 +53,8 @@ _STARTUP = pytest.StashKey[str]()
 
 @pytest.fixture(scope="session")
 def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
-    """One seeded control plane for the whole session, always torn down."""
-    with ControlPlane() as plane:
+    """One seeded control plane for the whole session, always torn down; it audits requests."""
+    with ControlPlane(audit=True) as plane:
         began = time.monotonic()
         with plane.client() as client:
             seed_aks_kubeflow(client)
@@ -72,6 +73,13 @@ def pytest_terminal_summary(
         terminalreporter.write_line(config.stash[_STARTUP])
     for line in config.stash.get(FUZZ_SUMMARY, []):
         terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def audit_log(control_plane: ControlPlane) -> AuditLog:
+    """Return the API server's audit log: every request of every client, to count them."""
+    assert control_plane.audit_log_path is not None
+    return AuditLog(control_plane.audit_log_path)
 
 
 @pytest.fixture(scope="session")
