@@ -94,8 +94,8 @@ integration: $(INTEGRATION_VENV)/.synced ## Deploy on a real Juju; skipped witho
 	$(INTEGRATION_VENV)/bin/python -m pytest -c tests/integration/pyproject.toml tests/integration $(INTEGRATION_ARGS)
 
 .PHONY: bench-charm
-bench-charm: charm ## Print the .charm's size and its dispatch time for a no-op update-status
-	$(VENV)/bin/python -m pack.bench_dispatch
+bench-charm: charm controlplane kubectl ## The packed charm's dispatch and hook-tool calls, beside its peers
+	PYTHONPATH=src:. $(VENV)/bin/python -m benchmarks.dispatch $(BENCH_ARGS)
 
 .PHONY: test
 # integration runs early: here it only reports its skips, and the last summary CI reads is a run.
@@ -106,8 +106,8 @@ demo: venv controlplane ## Run the charm against a real local control plane and 
 	PYTHONPATH=src:. $(VENV)/bin/python -m demo $(DEMO_ARGS)
 
 .PHONY: bench
-bench: venv ## Benchmark report-placement on 10,000 pods and 500 nodes (prints measured figures)
-	PYTHONPATH=src:. $(VENV)/bin/python -m benchmarks.report_placement
+bench: venv controlplane kubectl ## report-placement and the reconcile on a real API server, beside kubectl
+	PYTHONPATH=src:. $(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove the environments (the Go binary cache stays)

@@ -145,15 +145,20 @@ class Unit:
         action_params: dict[str, Any] | None = None,
         planned_units: int = 1,
         timeout: float = 60.0,
+        env: dict[str, str] | None = None,
     ) -> Dispatch:
-        """Run `dispatch` for a hook (`install`) or an action (`show-defaults`)."""
+        """Run `dispatch` for a hook (`install`) or an action (`show-defaults`).
+
+        `env` adds variables, such as PYTHONPROFILEIMPORTTIME=1 to see what the hook imports.
+        """
         bin_dir = self._install_hook_tools()
         calls = self._stub_dir / "calls"
         for old in calls.iterdir():
             old.unlink()
         self._write_state(action_params or {}, planned_units)
         is_action = action_params is not None
-        env = {
+        variables = {
+            **(env or {}),
             "PATH": f"{bin_dir}:/usr/bin:/bin",
             "HOME": str(self._stub_dir),
             "LANG": "C.UTF-8",
@@ -168,13 +173,13 @@ class Unit:
             "KUBECONFIG": str(self.kubeconfig or self._stub_dir / "no-kubeconfig"),
         }
         if is_action:
-            env |= {"JUJU_ACTION_NAME": event, "JUJU_ACTION_UUID": "1"}
+            variables |= {"JUJU_ACTION_NAME": event, "JUJU_ACTION_UUID": "1"}
         else:
-            env["JUJU_HOOK_NAME"] = event
+            variables["JUJU_HOOK_NAME"] = event
         completed = subprocess.run(
             ["./dispatch"],
             cwd=self.charm_dir,
-            env=env,
+            env=variables,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
