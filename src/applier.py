@@ -11,7 +11,7 @@ differs and pruning what the current config no longer wants. Problems come back 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -128,6 +128,7 @@ class SpotDefaultsApplier:
         }
         existing = self._client.list(PodDefault, namespace=ALL_NS, labels=_selector(self._labels))
         ours: set[tuple[str, str]] = set()
+        unwanted: list[tuple[str, str]] = []
         for current in existing:
             key = _namespaced_name(current)
             desired = wanted.get(key)
@@ -136,12 +137,16 @@ class SpotDefaultsApplier:
                 outcome.not_ours.append("/".join(key))
                 wanted.pop(key, None)
             elif desired is None:
-                logger.info("pruning PodDefault %s/%s", *key)
-                self._client.delete(PodDefault, key[1], namespace=key[0])
+                unwanted.append(key)
             elif _same_content(current, desired):
                 del wanted[key]  # Unchanged: a steady-state reconcile sends no writes.
             else:
                 ours.add(key)
+        if unwanted:
+            # One record, not one per object: each record is a juju-log call on the unit.
+            logger.info("pruning %d PodDefaults: %s", len(unwanted), _names(unwanted))
+        for namespace, name in unwanted:
+            self._client.delete(PodDefault, name, namespace=namespace)
         for key, desired in wanted.items():
             self._write_pod_default(key, desired, key in ours, outcome)
         outcome.namespaces = len(namespaces)
@@ -272,6 +277,12 @@ def _not_ours_message(names: list[str]) -> str:
         f"PodDefault {names[0]}{more} has the charm's name but is not the charm's: left"
         " untouched; delete or rename it to get the spot PodDefault there"
     )
+
+
+def _names(keys: Sequence[tuple[str, str]]) -> str:
+    """Name a few objects of a long list: `a/x, b/x, c/x and 197 more`."""
+    shown = ", ".join(f"{namespace}/{name}" for namespace, name in keys[:3])
+    return f"{shown} and {len(keys) - 3} more" if len(keys) > 3 else shown
 
 
 def _key_owners(configmap: ConfigMap) -> list[str]:

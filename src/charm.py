@@ -37,6 +37,8 @@ from spot_config import ConfigError, SpotConfig, parse_config
 from workloads import CONTROL_PLANE_NAMESPACES
 
 logger = logging.getLogger(__name__)
+HTTP_LOGGERS = ("httpx2", "httpcore2", "lightkube")
+"""Loggers of the HTTP stack, which log every request (httpcore about 11 records at DEBUG)."""
 
 CONFLICTS_DEADLINE = 10.0
 """Seconds the reconcile's look for toleration conflicts may take, after the applier's."""
@@ -49,6 +51,7 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        _log_sparingly()
         # Set by a reconcile in this dispatch; collect-status reports it.
         self._outcome: ApplyOutcome | None = None
         self._plan: DeliveryPlan | None = None
@@ -223,6 +226,18 @@ class KubeflowSpotCharm(ops.CharmBase):
             event.fail(bounded(str(error)))
         except DeadlineExceededError as error:
             event.fail(f"report-placement {error}: nothing was reported; try again")
+
+
+def _log_sparingly() -> None:
+    """Send Juju the charm's records from INFO up, and none of the HTTP stack's per request.
+
+    ops hands every record that reaches the root logger to one `juju-log` process, a round trip
+    to the unit agent under Juju, from DEBUG up. With the HTTP stack's records a 200-namespace
+    reconcile made 4,461 juju-log calls (issue 13). Its warnings still get through.
+    """
+    logging.getLogger().setLevel(logging.INFO)
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":  # pragma: nocover
