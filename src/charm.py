@@ -7,34 +7,33 @@
 Config parsing lives in `spot_config`, rendering in `render`, every cluster write in `applier`,
 the delivery decision in `delivery`, the actions' outputs in `show_defaults` and `placement`;
 this module only wires them to Juju events.
+
+Only ops, the config parser, the relation requirer and the message bounds are imported when a
+hook starts; each handler imports the rest where it needs it. Most hooks of most units are
+no-ops (a non-leader's update-status), and importing lightkube, jinja2 and the renderer cost
+every hook about 0.1 s, doubling a no-op dispatch (issue 13; `make bench-charm` compares it
+with `import ops`).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import ops
-from lightkube import Client
 
-from applier import ApplyOutcome, SpotDefaultsApplier
-from conflicts import Conflict, charged_pod_defaults
-from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient, DeadlineExceededError
-from delivery import DeliveryPlan, plan_delivery
-from explain import status_warnings
-from identity import API_ERRORS, MANAGER, api_problem
 from manifests_requirer import ManifestsRequirer
 from messages import bounded
-from placement.action_results import ReportTooLargeError
-from placement.reader import PlacementReadError, read_conflicts, read_placement
-from placement.report import action_results
-from placement.request import ReportRequest
-from placement.tally import PlacementTally
-from render import RenderedDefaults, render
-from show_defaults import ShowDefaultsParams, show_defaults_results
 from spot_config import ConfigError, SpotConfig, parse_config
-from workloads import CONTROL_PLANE_NAMESPACES
+
+if TYPE_CHECKING:
+    from lightkube import Client
+
+    from applier import ApplyOutcome, SpotDefaultsApplier
+    from conflicts import Conflict
+    from delivery import DeliveryPlan
+    from render import RenderedDefaults
 
 logger = logging.getLogger(__name__)
 HTTP_LOGGERS = ("httpx2", "httpcore2", "lightkube")
@@ -76,14 +75,22 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def lightkube_client(self) -> Client:
         """Return a client for the cluster the charm runs in; tests replace this seam."""
+        from lightkube import Client
+
+        from identity import MANAGER
+
         return Client(namespace=self.model.name, field_manager=MANAGER)
 
     def _action_client(self) -> Client:
         """Return the client for one action, its requests held to the action's deadline."""
+        from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient
+
         deadline = Deadline(ACTION_DEADLINE_SECONDS)
         return cast(Client, DeadlineClient(self.lightkube_client(), deadline))
 
     def _applier(self) -> SpotDefaultsApplier:
+        from applier import SpotDefaultsApplier
+
         return SpotDefaultsApplier(
             self.lightkube_client, app=self.app.name, namespace=self.model.name
         )
@@ -95,6 +102,8 @@ class KubeflowSpotCharm(ops.CharmBase):
             config = parse_config(self.config)
         except ConfigError:
             return  # Nothing is written with invalid config; collect-status says why.
+        from render import render
+
         rendered = render(config, app=self.app.name)
         plan = self._delivery_plan(config, rendered)
         if plan.sent_to_dispatcher is not None:
@@ -112,6 +121,11 @@ class KubeflowSpotCharm(ops.CharmBase):
 
         A failed read leaves the status to what was applied: it is logged, not reported.
         """
+        from conflicts import charged_pod_defaults
+        from deadline import Deadline, DeadlineClient, DeadlineExceededError
+        from identity import API_ERRORS, api_problem
+        from placement.reader import read_conflicts
+
         pod_defaults = charged_pod_defaults(config, self.app.name)
         # Its own short deadline: a slow API server must not hold the hook past the reconcile's.
         try:
@@ -134,6 +148,8 @@ class KubeflowSpotCharm(ops.CharmBase):
         self._reconcile(event)
 
     def _delivery_plan(self, config: SpotConfig, rendered: RenderedDefaults) -> DeliveryPlan:
+        from delivery import plan_delivery
+
         return plan_delivery(
             config.pod_defaults_delivery,
             related=self._dispatcher.related,
@@ -172,6 +188,8 @@ class KubeflowSpotCharm(ops.CharmBase):
             )
         for problem in outcome.waiting:
             event.add_status(ops.WaitingStatus(bounded(problem)))
+        from explain import status_warnings
+
         warnings = "".join(
             f" · warning: {warning}" for warning in status_warnings(config, self._conflicts)
         )
@@ -190,6 +208,9 @@ class KubeflowSpotCharm(ops.CharmBase):
             return None
 
     def _on_show_defaults_action(self, event: ops.ActionEvent) -> None:
+        from render import render
+        from show_defaults import ShowDefaultsParams, show_defaults_results
+
         params = event.load_params(ShowDefaultsParams, errors="fail")
         config = self._config_or_fail(event)
         if config is None:
@@ -203,6 +224,15 @@ class KubeflowSpotCharm(ops.CharmBase):
         )
 
     def _on_report_placement_action(self, event: ops.ActionEvent) -> None:
+        from conflicts import charged_pod_defaults
+        from deadline import DeadlineExceededError
+        from placement.action_results import ReportTooLargeError
+        from placement.reader import PlacementReadError, read_placement
+        from placement.report import action_results
+        from placement.request import ReportRequest
+        from placement.tally import PlacementTally
+        from workloads import CONTROL_PLANE_NAMESPACES
+
         request = event.load_params(ReportRequest, errors="fail")
         config = self._config_or_fail(event)
         if config is None:

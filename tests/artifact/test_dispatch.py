@@ -105,3 +105,19 @@ def test_a_70000_character_value_fails_an_action_with_a_short_reason(unit):
     assert result.action_failure is not None
     assert result.action_failure.startswith("invalid config: spot-workloads=")
     assert len(result.action_failure) <= 1024
+
+
+def test_a_non_leader_no_op_imports_neither_the_kubernetes_client_nor_the_renderer(unit):
+    unit.leader = False
+
+    result = unit.dispatch("update-status", env={"PYTHONPROFILEIMPORTTIME": "1"})
+
+    assert result.returncode == 0, result.output
+    # `import time: self | cumulative | name`, one line per module imported.
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.output.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "ops" in imported  # the profile is there
+    assert imported.isdisjoint({"lightkube", "httpx2", "httpcore2", "jinja2", "render"})
