@@ -3,7 +3,8 @@
 The report reads with one paginated LIST of nodes and one of pods (page size 500), the label
 selector evaluated by the API server, plus one GET when a single namespace is asked for, and,
 when the config renders PodDefaults, the workloads whose pods conflict with them
-(`read_conflicts`). Each lightkube object is copied into a fact record (`placement.facts`,
+(`read_conflicts`). Pages of nodes and pods are decoded into `placement.views`, which hold only
+the fields read here. Each object is copied into a fact record (`placement.facts`,
 `conflicts`), handed to the sink (a `PlacementTally`) and dropped. This module only reads: it
 never writes to the cluster, and it does not import ops.
 """
@@ -18,8 +19,9 @@ import httpx2
 from lightkube import ALL_NS, ApiError, Client, operators
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import NodeSelectorTerm
+from lightkube.resources import core_v1
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event, Namespace, Node, Pod
+from lightkube.resources.core_v1 import Event, Namespace
 
 from conflicts import (
     TRAINING_OPERATOR_KINDS,
@@ -37,6 +39,7 @@ from conflicts import (
 )
 from identity import API_ERRORS, api_problem
 from label_selectors import LabelSelector, SelectorRequirement
+from placement import views
 from placement.facts import Condition, NodeFacts, PodFacts
 from placement.request import ReportRequest
 from spot_profiles import Toleration
@@ -89,10 +92,10 @@ def read_placement(
         client = connect()
         if request.namespace:
             client.get(Namespace, request.namespace)
-        for node in client.list(Node, chunk_size=PAGE_SIZE):
+        for node in client.list(views.Node, chunk_size=PAGE_SIZE):
             sink.add_node(node_facts(node))
         pods = client.list(
-            Pod,
+            views.Pod,
             namespace=request.namespace or ALL_NS,
             chunk_size=PAGE_SIZE,
             # A list keeps repeated keys (`a!=x,a!=y`); lightkube's build_selector takes one,
@@ -132,8 +135,8 @@ def _operator(requirement: SelectorRequirement) -> Any:
     raise ValueError(f"unknown label selector operator {requirement.operator!r}")
 
 
-def node_facts(node: Node) -> NodeFacts:
-    """Copy what the report needs from a Node."""
+def node_facts(node: views.Node | core_v1.Node) -> NodeFacts:
+    """Copy what the report needs from a Node (as listed, or a full lightkube model)."""
     meta, spec = node.metadata, node.spec
     return NodeFacts(
         name=(meta.name or "") if meta else "",
@@ -147,8 +150,8 @@ def node_facts(node: Node) -> NodeFacts:
     )
 
 
-def pod_facts(pod: Pod) -> PodFacts:
-    """Copy what the report needs from a Pod."""
+def pod_facts(pod: views.Pod | core_v1.Pod) -> PodFacts:
+    """Copy what the report needs from a Pod (as listed, or a full lightkube model)."""
     meta, spec, status = pod.metadata, pod.spec, pod.status
     assert meta is not None  # The API server always returns metadata.
     container_states = [s.state for s in (status.containerStatuses or [])] if status else []
@@ -196,7 +199,7 @@ def pod_facts(pod: Pod) -> PodFacts:
     )
 
 
-def _term(term: NodeSelectorTerm) -> tuple[SelectorRequirement, ...]:
+def _term(term: views.NodeSelectorTerm | NodeSelectorTerm) -> tuple[SelectorRequirement, ...]:
     return tuple(
         SelectorRequirement(e.key, e.operator, tuple(e.values or ()))
         for e in (term.matchExpressions or [])
