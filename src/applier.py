@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from lightkube import ALL_NS, ApiError, Client
 from lightkube.generic_resource import create_namespaced_resource
@@ -39,6 +40,15 @@ PodDefault = create_namespaced_resource("kubeflow.org", "v1alpha1", "PodDefault"
 PODDEFAULT_CRD = "poddefaults.kubeflow.org"
 SINGLE_CONFIG_KEY = "config"
 """Argo's other ConfigMap layout: all settings in this one key, which must then be the only key."""
+WRITES_IN_FLIGHT = 16
+"""PodDefault writes sent at once. One at a time, a reconcile of 200 profiles was 401 round
+trips back to back, 1.6× `kubectl apply --server-side` of the same manifests (issue 13). The
+API server does most of the work: on the local control plane (2 busy cores) the 400 applies
+took a median 5.9 s one at a time, 5.3 s 4 at a time, 4.6 s 8, 3.6 s 16, while this process
+used 1.2 s of CPU either way. A real API server is further away, so overlapping round trips
+gains more there; 16 stays far below its default of 200 mutating requests in flight."""
+
+_Item = TypeVar("_Item")
 
 
 @dataclass
@@ -145,10 +155,11 @@ class SpotDefaultsApplier:
         if unwanted:
             # One record, not one per object: each record is a juju-log call on the unit.
             logger.info("pruning %d PodDefaults: %s", len(unwanted), _names(unwanted))
-        for namespace, name in unwanted:
-            self._client.delete(PodDefault, name, namespace=namespace)
-        for key, desired in wanted.items():
-            self._write_pod_default(key, desired, key in ours, outcome)
+        _each(lambda key: self._client.delete(PodDefault, key[1], namespace=key[0]), unwanted)
+        _each(
+            lambda item: self._write_pod_default(item[0], item[1], item[0] in ours, outcome),
+            list(wanted.items()),
+        )
         outcome.namespaces = len(namespaces)
         if outcome.not_ours:
             outcome.blocked.append(_not_ours_message(sorted(set(outcome.not_ours))))
@@ -277,6 +288,21 @@ def _not_ours_message(names: list[str]) -> str:
         f"PodDefault {names[0]}{more} has the charm's name but is not the charm's: left"
         " untouched; delete or rename it to get the spot PodDefault there"
     )
+
+
+def _each(write: Callable[[_Item], object], items: Sequence[_Item]) -> None:
+    """Send one write per item, WRITES_IN_FLIGHT at a time; raise the first error after all.
+
+    The first goes alone: lightkube's msgspec decoders are built on their first use, and many
+    threads decoding their first object at once crashed the interpreter in a trial.
+    """
+    if not items:
+        return
+    write(items[0])
+    with ThreadPoolExecutor(WRITES_IN_FLIGHT) as pool:
+        futures = [pool.submit(write, item) for item in items[1:]]
+    for future in futures:
+        future.result()
 
 
 def _names(keys: Sequence[tuple[str, str]]) -> str:
