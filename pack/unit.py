@@ -28,14 +28,19 @@ HOOK_TOOLS = (
 
 _HOOK_TOOL = """\
 #!/bin/sh
-# Stand-in for a Juju hook tool: record the call, answer from the unit's state files.
-tool="$(basename "$0")"
-printf '%s\\0' "$tool" "$@" > "$(mktemp "$JUJU_STUB_DIR/calls/$(date +%s%N)-XXXXXX")"
+# Stand-in for a Juju hook tool: record the call, answer from the unit's state files. Shell
+# builtins only: a call costs one exec, as a real hook tool's does, not four more processes.
+# A record is the argument count, the tool and its arguments, each NUL-terminated, appended.
+tool="${0##*/}"
+printf '%s\\0' "$#" "$tool" "$@" >> "$JUJU_STUB_DIR/calls.log"
+answer() {
+    while IFS= read -r line || [ -n "$line" ]; do printf '%s\\n' "$line"; done < "$1"
+}
 case "$tool" in
-    config-get) cat "$JUJU_STUB_DIR/config.json" ;;
-    is-leader) cat "$JUJU_STUB_DIR/is-leader.json" ;;
-    action-get) cat "$JUJU_STUB_DIR/action-params.json" ;;
-    goal-state) cat "$JUJU_STUB_DIR/goal-state.json" ;;
+    config-get) answer "$JUJU_STUB_DIR/config.json" ;;
+    is-leader) answer "$JUJU_STUB_DIR/is-leader.json" ;;
+    action-get) answer "$JUJU_STUB_DIR/action-params.json" ;;
+    goal-state) answer "$JUJU_STUB_DIR/goal-state.json" ;;
     relation-ids | relation-list | opened-ports) echo '[]' ;;
     status-get) echo '{"status": "unknown", "message": "", "status-data": {}}' ;;
 esac
@@ -112,7 +117,6 @@ class Unit:
         bin_dir = self._stub_dir / "bin"
         if not bin_dir.is_dir():
             bin_dir.mkdir(parents=True)
-            (self._stub_dir / "calls").mkdir()
             script = self._stub_dir / "hook-tool"
             script.write_text(_HOOK_TOOL)
             script.chmod(0o755)
@@ -152,9 +156,8 @@ class Unit:
         `env` adds variables, such as PYTHONPROFILEIMPORTTIME=1 to see what the hook imports.
         """
         bin_dir = self._install_hook_tools()
-        calls = self._stub_dir / "calls"
-        for old in calls.iterdir():
-            old.unlink()
+        calls = self._stub_dir / "calls.log"
+        calls.write_bytes(b"")
         self._write_state(action_params or {}, planned_units)
         is_action = action_params is not None
         variables = {
@@ -186,8 +189,18 @@ class Unit:
             timeout=timeout,
             check=False,
         )
-        recorded = [p.read_bytes().decode().split("\0")[:-1] for p in sorted(calls.iterdir())]
+        recorded = _records(calls.read_bytes().decode().split("\0")[:-1])
         return Dispatch(completed.returncode, completed.stdout + completed.stderr, recorded)
+
+
+def _records(fields: list[str]) -> list[list[str]]:
+    """Split the hook tools' log into calls: [tool, *args] each."""
+    calls, index = [], 0
+    while index < len(fields):
+        count = int(fields[index])
+        calls.append(fields[index + 1 : index + 2 + count])
+        index += 2 + count
+    return calls
 
 
 def find_python312() -> Path | None:
