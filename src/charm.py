@@ -86,7 +86,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient
 
         deadline = Deadline(ACTION_DEADLINE_SECONDS)
-        return cast(Client, DeadlineClient(self.lightkube_client(), deadline))
+        return cast("Client", DeadlineClient(self.lightkube_client(), deadline))
 
     def _applier(self) -> SpotDefaultsApplier:
         from applier import SpotDefaultsApplier
@@ -130,7 +130,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         # Its own short deadline: a slow API server must not hold the hook past the reconcile's.
         try:
             client = DeadlineClient(self.lightkube_client(), Deadline(CONFLICTS_DEADLINE))
-            return read_conflicts(cast(Client, client), "", pod_defaults, every_kind=False)
+            return read_conflicts(cast("Client", client), "", pod_defaults, every_kind=False)
         except API_ERRORS as error:
             logger.warning(
                 "could not look for toleration conflicts: %s",
