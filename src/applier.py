@@ -11,6 +11,7 @@ differs and pruning what the current config no longer wants. Problems come back 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,12 +42,10 @@ PODDEFAULT_CRD = "poddefaults.kubeflow.org"
 SINGLE_CONFIG_KEY = "config"
 """Argo's other ConfigMap layout: all settings in this one key, which must then be the only key."""
 WRITES_IN_FLIGHT = 16
-"""PodDefault writes sent at once. One at a time, a reconcile of 200 profiles was 401 round
-trips back to back, 1.6× `kubectl apply --server-side` of the same manifests (issue 13). The
-API server does most of the work: on the local control plane (2 busy cores) the 400 applies
-took a median 5.9 s one at a time, 5.3 s 4 at a time, 4.6 s 8, 3.6 s 16, while this process
-used 1.2 s of CPU either way. A real API server is further away, so overlapping round trips
-gains more there; 16 stays far below its default of 200 mutating requests in flight."""
+"""PodDefault writes sent at once: one at a time, 400 applies took 5.9 s, 16 at a time 3.6 s
+(local API server, 2 busy cores; kubectl 4.9 s; issue 13). Far below the server's 200."""
+SLOW_WRITE_SECONDS = 0.25
+"""A slower first write means a struggling API server: the rest go one at a time (issue 11)."""
 
 _Item = TypeVar("_Item")
 
@@ -154,7 +153,8 @@ class SpotDefaultsApplier:
                 ours.add(key)
         if unwanted:
             # One record, not one per object: each record is a juju-log call on the unit.
-            logger.info("pruning %d PodDefaults: %s", len(unwanted), _names(unwanted))
+            first = ", ".join("/".join(key) for key in unwanted[:3])
+            logger.info("pruning %d PodDefaults: %s ...", len(unwanted), first)
         _each(lambda key: self._client.delete(PodDefault, key[1], namespace=key[0]), unwanted)
         _each(
             lambda item: self._write_pod_default(item[0], item[1], item[0] in ours, outcome),
@@ -293,22 +293,21 @@ def _not_ours_message(names: list[str]) -> str:
 def _each(write: Callable[[_Item], object], items: Sequence[_Item]) -> None:
     """Send one write per item, WRITES_IN_FLIGHT at a time; raise the first error after all.
 
-    The first goes alone: lightkube's msgspec decoders are built on their first use, and many
-    threads decoding their first object at once crashed the interpreter in a trial.
+    The first goes alone (many threads decoding lightkube's first object at once crashed a
+    trial), and if it was slow the others follow it one by one.
     """
     if not items:
         return
+    began = time.monotonic()
     write(items[0])
+    if time.monotonic() - began > SLOW_WRITE_SECONDS:
+        for item in items[1:]:
+            write(item)
+        return
     with ThreadPoolExecutor(WRITES_IN_FLIGHT) as pool:
         futures = [pool.submit(write, item) for item in items[1:]]
     for future in futures:
         future.result()
-
-
-def _names(keys: Sequence[tuple[str, str]]) -> str:
-    """Name a few objects of a long list: `a/x, b/x, c/x and 197 more`."""
-    shown = ", ".join(f"{namespace}/{name}" for namespace, name in keys[:3])
-    return f"{shown} and {len(keys) - 3} more" if len(keys) > 3 else shown
 
 
 def _key_owners(configmap: ConfigMap) -> list[str]:

@@ -8,11 +8,11 @@ Config parsing lives in `spot_config`, rendering in `render`, every cluster writ
 the delivery decision in `delivery`, the actions' outputs in `show_defaults` and `placement`;
 this module only wires them to Juju events.
 
-Only ops, the config parser, the relation requirer and the message bounds are imported when a
-hook starts; each handler imports the rest where it needs it. Most hooks of most units are
-no-ops (a non-leader's update-status), and importing lightkube, jinja2 and the renderer cost
-every hook about 0.1 s, doubling a no-op dispatch (issue 13; `make bench-charm` compares it
-with `import ops`).
+Only ops, the config parser, the relation requirer, the message bounds and the deadline (none
+imports lightkube) are imported when a hook starts; each handler imports the rest where it
+needs it. Most hooks of most units are no-ops (a non-leader's update-status), and importing
+lightkube, jinja2 and the renderer cost every hook about 0.1 s, doubling a no-op dispatch
+(issue 13; `make bench-charm` compares it with `import ops`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 
 import ops
 
+from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient, DeadlineExceededError
 from manifests_requirer import ManifestsRequirer
 from messages import bounded
 from spot_config import ConfigError, SpotConfig, parse_config
@@ -83,8 +84,6 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def _action_client(self) -> Client:
         """Return the client for one action, its requests held to the action's deadline."""
-        from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient
-
         deadline = Deadline(ACTION_DEADLINE_SECONDS)
         return cast("Client", DeadlineClient(self.lightkube_client(), deadline))
 
@@ -122,7 +121,6 @@ class KubeflowSpotCharm(ops.CharmBase):
         A failed read leaves the status to what was applied: it is logged, not reported.
         """
         from conflicts import charged_pod_defaults
-        from deadline import Deadline, DeadlineClient, DeadlineExceededError
         from identity import API_ERRORS, api_problem
         from placement.reader import read_conflicts
 
@@ -225,7 +223,6 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def _on_report_placement_action(self, event: ops.ActionEvent) -> None:
         from conflicts import charged_pod_defaults
-        from deadline import DeadlineExceededError
         from placement.action_results import ReportTooLargeError
         from placement.reader import PlacementReadError, read_placement
         from placement.report import action_results
