@@ -19,7 +19,7 @@ from ops import testing
 from charm import KubeflowSpotCharm
 from localcluster.audit import AuditLog
 from localcluster.charm_context import charm_context
-from localcluster.harness import ControlPlane
+from localcluster.harness import ControlPlane, CountingTransport
 from localcluster.seed import (
     KUBEFLOW_NAMESPACE,
     PROFILE_NAMESPACE,
@@ -110,3 +110,14 @@ def ctx(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[testing.Con
         leader=True, planned_units=0, model=testing.Model(name=KUBEFLOW_NAMESPACE)
     )
     context.run(context.on.remove(), last_unit)
+
+
+@pytest.fixture
+def charm_client(
+    control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CountingTransport]:
+    """Give the charm its own real client whose every request is counted; yield its transport."""
+    kube, transport = control_plane.counting_client(field_manager="kubeflow-spot")
+    monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: kube)
+    yield transport
+    kube.close()

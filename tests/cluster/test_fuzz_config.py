@@ -30,10 +30,9 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from ops import testing
 
 from applier import PodDefault
-from charm import KubeflowSpotCharm
 from localcluster.argo import load_configmaps, parse_durations
 from localcluster.charm_context import charm_context
-from localcluster.harness import ControlPlane, CountingTransport
+from localcluster.harness import ControlPlane
 from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, PROFILE_NAMESPACE
 from spot_config import ConfigError, config_defaults, parse_config
 from tests.fuzz import strategies
@@ -177,17 +176,6 @@ def test_charm_accepts_a_label_or_taint_exactly_when_the_api_server_does(request
 
 
 @pytest.fixture
-def counted(
-    control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CountingTransport]:
-    """Give the charm its own real client whose every request is counted; yield the count."""
-    charm_client, transport = control_plane.counting_client(field_manager="kubeflow-spot")
-    monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: charm_client)
-    yield transport
-    charm_client.close()
-
-
-@pytest.fixture
 def argo_copies(client: Client) -> Iterator[str]:
     """Yield a namespace for copies of what the charm wrote to Argo's ConfigMap; empty it after."""
     client.apply(Namespace(metadata=ObjectMeta(name=FUZZ_ARGO_NAMESPACE)), field_manager="fuzz")
@@ -286,7 +274,7 @@ def _check_with_argo(control_plane: ControlPlane, copies: list[ArgoCopy], survey
 
 
 def test_every_option_set_blocks_without_a_request_or_writes_what_kubernetes_and_argo_accept(
-    request, client, control_plane, counted, argo_copies
+    request, client, control_plane, charm_client, argo_copies
 ):
     survey = Survey("option sets through the charm")
     ctx = charm_context()
@@ -295,7 +283,7 @@ def test_every_option_set_blocks_without_a_request_or_writes_what_kubernetes_and
     cases = strategies.ISSUE_CASES + draw_many(strategies.option_sets(), CHARM_CASES)
     for index, case in enumerate(cases):
         survey.cases += 1
-        counted.requests.clear()
+        charm_client.requests.clear()
         state = testing.State(
             leader=True, config=case, model=testing.Model(name=KUBEFLOW_NAMESPACE)
         )
@@ -308,8 +296,8 @@ def test_every_option_set_blocks_without_a_request_or_writes_what_kubernetes_and
         if status.name == "blocked" and status.message.startswith("invalid config: "):
             if not any(name in status.message for name in option_names):
                 survey.mismatch("Blocked without naming an option", case, status.message)
-            if counted.requests:
-                survey.mismatch("Blocked after API requests", case, str(counted.requests))
+            if charm_client.requests:
+                survey.mismatch("Blocked after API requests", case, str(charm_client.requests))
         elif status.name == "active":
             _check_active(client, case, index, survey, copies)
         elif status.name == "waiting" and "missing" in status.message and "argo-configmap" in case:

@@ -21,9 +21,8 @@ from ops import testing
 import applier as applier_module
 import charm as charm_module
 from applier import PodDefault
-from charm import KubeflowSpotCharm
 from localcluster.charm_context import charm_context
-from localcluster.harness import ControlPlane, CountingTransport
+from localcluster.harness import CountingTransport
 from localcluster.seed import (
     ARGO_CONFIGMAP,
     KUBEFLOW_NAMESPACE,
@@ -33,17 +32,6 @@ from localcluster.seed import (
 from tests.cluster.charm_on_cluster import argo_configmap, owners, poddefaults, reconcile
 
 PROFILE_LABELS = {"app.kubernetes.io/part-of": "kubeflow-profile"}
-
-
-@pytest.fixture
-def charm_client(
-    control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CountingTransport]:
-    """Give the charm its own real client whose requests are counted; yield its transport."""
-    kube, transport = control_plane.counting_client(field_manager="kubeflow-spot")
-    monkeypatch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: kube)
-    yield transport
-    kube.close()
 
 
 @pytest.fixture
