@@ -35,6 +35,15 @@ argo_release() {
 targets() {
     local minor release k8s_minor="${K8S_VERSION#v1.}"
     k8s_minor="${k8s_minor%%.*}"
+    # kube-controller-manager first: it reuses build.sh's fresh Go build cache of kubernetes.
+    local flags="-s -w" pkg
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        flags+=" -X ${pkg}.gitVersion=${K8S_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${k8s_minor}"
+        flags+=" -X ${pkg}.gitTreeState=clean"
+    done
+    printf '%s\t%s\t%s\t%s\t%s\n' \
+        "${cache_root}/bin/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}/kube-controller-manager" \
+        "${here}/go/kubernetes" k8s.io/kubernetes/cmd/kube-controller-manager "${flags}" ""
     for minor in "${controller_minors[@]}"; do
         release="$(argo_release "${minor}")"
         printf '%s\t%s\t%s\t%s\t%s\n' \
@@ -47,14 +56,6 @@ targets() {
     printf '%s\t%s\t%s\t%s\t%s\n' \
         "${cache_root}/bin/kwok-${KWOK_VERSION}/kwok" "${here}/go/kwok" sigs.k8s.io/kwok/cmd/kwok \
         "-s -w" ""
-    local flags="-s -w" pkg
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        flags+=" -X ${pkg}.gitVersion=${K8S_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${k8s_minor}"
-        flags+=" -X ${pkg}.gitTreeState=clean"
-    done
-    printf '%s\t%s\t%s\t%s\t%s\n' \
-        "${cache_root}/bin/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}/kube-controller-manager" \
-        "${here}/go/kubernetes" k8s.io/kubernetes/cmd/kube-controller-manager "${flags}" ""
 }
 
 # The committed modfiles must match versions.env, else the cache key would lie.
