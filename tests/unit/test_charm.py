@@ -41,7 +41,8 @@ def test_default_config_applies_poddefaults_in_every_profile_and_argo_defaults(c
         assert poddefault_names(cluster, namespace) == DEFAULT_POD_DEFAULTS
     assert poddefault_names(cluster, "kube-system") == set()
     workflow_defaults = yaml.safe_load(argo_data(cluster)["workflowDefaults"])
-    assert workflow_defaults["spec"]["retryStrategy"]["expression"].startswith("asInt(retries) < 5 ")
+    strategy = workflow_defaults["spec"]["retryStrategy"]
+    assert strategy["expression"].startswith("asInt(retries) < 5 ")
 
 
 def test_argo_controller_keys_are_untouched(ctx, cluster):
