@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from lightkube import ApiError, Client, codecs
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Node, Pod
@@ -241,23 +242,48 @@ def template_of(pod: Pod) -> dict[str, Any]:
     return {}
 
 
+def _artifact_repository() -> dict[str, Any]:
+    """Return the seeded artifact repository (CKF's MinIO), without its key format."""
+    from localcluster.seed import _ARGO_CONFIG
+
+    s3 = dict(yaml.safe_load(_ARGO_CONFIG["artifactRepository"])["s3"])
+    s3.pop("keyFormat", None)
+    return s3
+
+
 def reported_outputs(pod: Pod) -> dict[str, Any] | None:
     """Return the outputs a wait container would report for a pod, None if it has none.
 
     Each output parameter gets its annotation value, else its ``valueFrom.default``, else
-    ``"kwok"``; output artifacts are not supported (the tests pass parameters).
+    ``"kwok"``. Each output artifact gets a full s3 location in the seeded repository (Argo
+    waits for every non-optional one: "required outputs are not yet set"); nothing is uploaded.
     """
-    parameters = template_of(pod).get("outputs", {}).get("parameters", [])
-    if not parameters:
+    outputs = template_of(pod).get("outputs", {})
+    parameters = outputs.get("parameters", [])
+    artifacts = outputs.get("artifacts", [])
+    if not parameters and not artifacts:
         return None
-    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+    metadata = pod.metadata
+    assert metadata is not None
+    annotations = metadata.annotations or {}
     values = []
     for parameter in parameters:
         name = parameter["name"]
         default = (parameter.get("valueFrom") or {}).get("default")
         value = annotations.get(OUTPUT_ANNOTATION_PREFIX + name, default)
         values.append({"name": name, "value": "kwok" if value is None else value})
-    return {"parameters": values}
+    workflow = (metadata.labels or {}).get(WORKFLOW_LABEL, "")
+    located = [
+        {
+            "name": artifact["name"],
+            "s3": {
+                **_artifact_repository(),
+                "key": f"artifacts/{workflow}/{metadata.name}/{artifact['name']}.tgz",
+            },
+        }
+        for artifact in artifacts
+    ]
+    return {"parameters": values, "artifacts": located}
 
 
 class TaskResultPlayer:
@@ -400,7 +426,7 @@ def evict(client: Client, pod: Pod) -> None:
     assert metadata is not None
     client.create(
         Pod.Eviction(metadata=ObjectMeta(name=metadata.name, namespace=metadata.namespace)),
-        name=metadata.name,
+        name=str(metadata.name),
         namespace=metadata.namespace,
     )
 
@@ -422,30 +448,54 @@ PRESSURE_TAINTS = {
     "memory": "node.kubernetes.io/memory-pressure",
     "ephemeral-storage": "node.kubernetes.io/disk-pressure",
 }
+_PRESSURE_CONDITIONS = {"memory": "MemoryPressure", "ephemeral-storage": "DiskPressure"}
+
+
+def _set_pressure(client: Client, node: str, resource: str, pressed: bool) -> None:
+    """Set the node's pressure condition as its kubelet reports it (nodes/status)."""
+    condition = {
+        "type": _PRESSURE_CONDITIONS[resource],
+        "status": "True" if pressed else "False",
+        "reason": "KubeletHasInsufficientMemory" if pressed else "KubeletHasSufficientMemory",
+        "message": f"kubelet has {'insufficient' if pressed else 'sufficient'} {resource}",
+    }
+    client.patch(Node.Status, node, {"status": {"conditions": [condition]}})
 
 
 def press_node(client: Client, pod: Pod, resource: str = "memory") -> None:
     """Put the pod's node under pressure on ``resource``: its kubelet (kwok) evicts the pod.
 
-    The node also gets the NoSchedule taint the node-lifecycle controller derives from the
-    kubelet's pressure condition (TaintNodesByCondition), so nothing new is scheduled there;
-    kwok's heartbeat owns the node's conditions, so the taint is set here.
+    First the node reports the pressure condition, as kubelet does, and the node-lifecycle
+    controller turns it into a NoSchedule taint (TaintNodesByCondition); once the taint is there
+    the pod is evicted, so its retry is not scheduled back onto the pressed node. kwok's
+    heartbeat rewrites the conditions only every 10 minutes; `relieve_node` ends the pressure.
     """
     metadata = pod.metadata
     assert metadata is not None
     assert pod.spec is not None
-    assert pod.spec.nodeName
-    taints = list(client.get(Node, pod.spec.nodeName).spec.taints or [])  # type: ignore[union-attr]
-    pressure = {"key": PRESSURE_TAINTS[resource], "effect": "NoSchedule"}
-    client.patch(
-        Node, pod.spec.nodeName, {"spec": {"taints": [t.to_dict() for t in taints] + [pressure]}}
-    )
+    node = str(pod.spec.nodeName)
+    _set_pressure(client, node, resource, pressed=True)
+    deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
+    while not any(t.key == PRESSURE_TAINTS[resource] for t in _taints(client, node)):
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(f"node-lifecycle did not taint {node} for {resource}")
+        time.sleep(_POLL_SECONDS)
     client.patch(
         Pod,
         str(metadata.name),
         {"metadata": {"annotations": {"kwok.kubeflow-spot/node-pressure": resource}}},
         namespace=metadata.namespace,
     )
+
+
+def _taints(client: Client, node: str) -> list[Any]:
+    spec = client.get(Node, node).spec
+    return list((spec.taints if spec else None) or [])
+
+
+def relieve_node(client: Client, node: str, resource: str = "memory") -> None:
+    """End the pressure on a node: node-lifecycle then takes its taint off."""
+    _set_pressure(client, node, resource, pressed=False)
 
 
 def vm_gone(cluster: E2ECluster, client: Client, node: str) -> None:

@@ -22,10 +22,10 @@ from lightkube import Client
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from localcluster.charm_context import charm_context
 from localcluster.e2e import E2ECluster, TaskResultPlayer, start_e2e
 from localcluster.harness import ControlPlane
 from localcluster.seed import KUBEFLOW_NAMESPACE, PROFILE_NAMESPACE
-from tests.charm_context import charm_context
 
 E2E_TESTS = Path(__file__).parent
 SKIP_VARIABLE = "KUBEFLOW_SPOT_SKIP_E2E"
