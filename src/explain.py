@@ -11,7 +11,13 @@ from collections.abc import Sequence
 
 from conflicts import Conflict
 from label_selectors import SelectorRequirement
-from render import argo_at_least, avoids_tried_nodes, pod_default_name, rendered_rules, retries_at_once
+from render import (
+    argo_at_least,
+    avoids_tried_nodes,
+    pod_default_name,
+    rendered_rules,
+    retries_at_once,
+)
 from spot_config import Placement, RetryOn, SpotConfig
 from workloads import (
     EXCLUSIONS,

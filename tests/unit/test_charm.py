@@ -330,7 +330,8 @@ def test_a_job_whose_toleration_conflicts_is_a_warning_in_the_active_status(ctx,
     out = ctx.run(ctx.on.update_status(), leader_state(**{"spot-workloads": "pipelines,batch"}))
 
     assert out.unit_status == testing.ActiveStatus(
-        "spot: pipelines,batch · require · retry 5×5m on evictions · direct to 2 namespaces"
+        "spot: pipelines,batch · require · retry 5× at once on evictions"
+        " (set_retry steps: their own policy) · direct to 2 namespaces"
         " · warning: 1 workload tolerates the spot taint differently from the PodDefaults, so"
         " their pods are rejected (Job admin/etl): run report-placement"
     )
