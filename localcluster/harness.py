@@ -214,7 +214,7 @@ class _Component:
         """SIGKILL the process group and reap it, as a machine that vanishes would."""
         if self.process is None or self.process.poll() is not None:
             return
-        self._signal(signal.SIGKILL)
+        self.signal(signal.SIGKILL)
         self.process.wait()
 
     def stop(self) -> None:
