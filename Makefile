@@ -13,6 +13,10 @@ UV := .tools/uv/bin/uv
 VENV := .venv
 CHARMCRAFT := .tools/charmcraft/bin/charmcraft
 INTEGRATION_VENV := .tools/integration
+# The KFP v1 SDK compiles the seed guide's pipelines for the e2e tests, in its own environment:
+# its pins (kubernetes<26, protobuf<4, ...) cannot live in the charm's locked one.
+KFP_SDK_VERSION := 1.8.22
+KFP_SDK := .tools/kfp/bin/python
 # uv must use the machine's Python: interpreter downloads are not reachable here.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
@@ -97,9 +101,24 @@ integration: $(INTEGRATION_VENV)/.synced ## Deploy on a real Juju; skipped witho
 bench-charm: charm controlplane kubectl ## The packed charm's dispatch and hook-tool calls, beside its peers
 	PYTHONPATH=src:. $(VENV)/bin/python -m benchmarks.dispatch $(BENCH_ARGS)
 
+$(KFP_SDK):
+	$(PYTHON) -m venv .tools/kfp
+	.tools/kfp/bin/pip install --quiet --disable-pip-version-check kfp==$(KFP_SDK_VERSION)
+
+.PHONY: kfp-sdk
+kfp-sdk: $(KFP_SDK) ## Install the KFP v1 SDK (kfp==1.8.22) into .tools/kfp
+
+.PHONY: e2e-binaries
+e2e-binaries: controlplane ## Build workflow-controller, kwok and kube-controller-manager (cached)
+	bash localcluster/build-e2e.sh
+
+.PHONY: e2e
+e2e: venv e2e-binaries kfp-sdk ## Pipelines on the real Argo workflow-controller, kwok and evictions
+	KUBEFLOW_SPOT_KFP_SDK=$(KFP_SDK) $(PYTEST) -m e2e tests/e2e $(E2E_ARGS)
+
 .PHONY: test
 # integration runs early: here it only reports its skips, and the last summary CI reads is a run.
-test: lint metadata integration unit cluster artifact ## Everything that can run here (CI)
+test: lint metadata integration unit cluster artifact e2e ## Everything that can run here (CI)
 
 .PHONY: demo
 demo: venv controlplane ## Run the charm against a real local control plane and show the result

@@ -198,6 +198,8 @@ class _Component:
     name: str
     argv: Sequence[str]
     log: Path
+    env: dict[str, str] | None = None
+    """Variables added to this process's environment."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -211,11 +213,19 @@ class _Component:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
+                env={**os.environ, **self.env} if self.env else None,
             )
 
     def check_running(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             raise ControlPlaneError(f"{self.name} exited with status {self.process.returncode}")
+
+    def kill(self) -> None:
+        """SIGKILL the process group and reap it, as a machine that vanishes would."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.signal(signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -296,7 +306,7 @@ class ControlPlane:
         try:
             self._start_all(write_pki(self._tmp), time.monotonic() + _READY_TIMEOUT_SECONDS)
         except BaseException:
-            self._print_log_tails()
+            self.print_log_tails()
             self.stop()
             raise
         self.startup_seconds = time.monotonic() - began
@@ -370,11 +380,36 @@ class ControlPlane:
         self._start_scheduler(deadline)
 
     def _launch(self, name: str, argv: list[str]) -> _Component:
-        assert self._tmp is not None
-        component = _Component(name, [str(self._bin / name), *argv], self._tmp / f"{name}.log")
+        return self.launch(name, self._bin / name, argv)
+
+    def launch(
+        self, name: str, binary: Path, argv: list[str], env: dict[str, str] | None = None
+    ) -> _Component:
+        """Start another process that is stopped with the control plane (newest first).
+
+        ``name`` names its log file in the temporary directory; it must be unique.
+        """
+        if self._tmp is None:
+            raise ControlPlaneError("the control plane is not started")
+        component = _Component(name, [str(binary), *argv], self._tmp / f"{name}.log", env)
         self._components.append(component)
         component.start()
         return component
+
+    @property
+    def work_dir(self) -> Path:
+        """The temporary directory of this control plane (logs, kubeconfig, config files)."""
+        if self._tmp is None:
+            raise ControlPlaneError("the control plane is not started")
+        return self._tmp
+
+    def print_log_tails(self, lines: int = _LOG_TAIL_LINES) -> None:
+        """Print the last lines of every component's log to stderr (for a failed test)."""
+        for component in self._components:
+            print(
+                f"--- last lines of {component.log} ---\n{_tail(component.log, lines)}",
+                file=sys.stderr,
+            )
 
     def _start_etcd(self, deadline: float) -> str:
         assert self._tmp is not None
@@ -509,12 +544,6 @@ class ControlPlane:
         path.write_text(yaml.safe_dump(config))
         path.chmod(0o600)
         return path
-
-    def _print_log_tails(self) -> None:
-        for component in self._components:
-            print(
-                f"--- last lines of {component.log} ---\n{_tail(component.log)}", file=sys.stderr
-            )
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -68,10 +68,12 @@ update_kubernetes() {
         fi
     done < <(awk '$1 ~ /^k8s\.io\/[a-z0-9-]+$/ && $2 == "v0.0.0" {print $1}' "${upstream}")
 
-    # kubectl is the benchmarks' peer: the same module graph as the server it talks to.
+    # kubectl is the benchmarks' peer and kube-controller-manager the e2e tests' taint manager and
+    # PodGC: the same module graph as the server they talk to.
     go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@${K8S_VERSION}" \
         "k8s.io/kubernetes/cmd/kube-scheduler@${K8S_VERSION}" \
-        "k8s.io/kubernetes/cmd/kubectl@${K8S_VERSION}"
+        "k8s.io/kubernetes/cmd/kubectl@${K8S_VERSION}" \
+        "k8s.io/kubernetes/cmd/kube-controller-manager@${K8S_VERSION}"
     cd - >/dev/null
 }
 
@@ -104,7 +106,29 @@ update_argo_config() {
     done
 }
 
+# The end-to-end tests' tools modules (build-e2e.sh): Argo's workflow-controller with its
+# release's own graph and replace lines, one modfile per minor, and kwok.
+update_e2e() {
+    local dir="${here}/go/workflow-controller" minor version modfile upstream
+    for minor in 3.7; do
+        version="ARGO_WORKFLOWS_V${minor/./_}"
+        version="${!version}"
+        modfile="argo-v${minor}.mod"
+        upstream="$(downloaded_gomod "github.com/argoproj/argo-workflows/v3@${version}")"
+        printf 'module kubeflow-spot/localcluster/go/workflow-controller\n\ngo 1.26.0\n' >"${dir}/${modfile}"
+        : >"${dir}/${modfile%.mod}.sum"
+        while read -r old new new_version; do
+            (cd "${dir}" && go mod edit -modfile="${modfile}" -replace="${old}=${new}@${new_version}")
+        done < <(awk '$1 == "replace" && $3 == "=>" {print $2, $4, $5}' "${upstream}")
+        (cd "${dir}" && go get -modfile="${modfile}" -tool \
+            "github.com/argoproj/argo-workflows/v3/cmd/workflow-controller@${version}")
+    done
+    init_module "${here}/go/kwok" kubeflow-spot/localcluster/go/kwok
+    (cd "${here}/go/kwok" && go mod edit -go=1.26.0 && go get -tool "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}")
+}
+
 update_kubernetes
 update_etcd
 update_argo_config
+update_e2e
 echo "updated ${here}/go for kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION}, argo-config"

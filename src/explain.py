@@ -11,7 +11,13 @@ from collections.abc import Sequence
 
 from conflicts import Conflict
 from label_selectors import SelectorRequirement
-from render import RETRY_MESSAGE_MIN_ARGO, argo_at_least, pod_default_name, rendered_rules
+from render import (
+    argo_at_least,
+    avoids_tried_nodes,
+    pod_default_name,
+    rendered_rules,
+    retries_at_once,
+)
 from spot_config import Placement, RetryOn, SpotConfig
 from workloads import (
     EXCLUSIONS,
@@ -116,31 +122,50 @@ def _retry_notes(config: SpotConfig) -> list[str]:
     retry = config.retry
     if not retry.enabled:
         return ["retry: no retry default (retry-limit=0)."]
-    growth = f", each wait ×{retry.factor}" if retry.factor > 1 else ""
-    window = f", all within {retry.max_duration}" if retry.max_duration else ""
-    notes = [
-        f"retry: up to {retry.limit} retries, the first after {retry.backoff}{growth}{window},"
-        " for steps without a retryStrategy of their own (KFP set_retry keeps its own);"
+    window = f", all within {retry.max_duration} of the first start" if retry.max_duration else ""
+    nodes = (
         " a retry avoids the nodes earlier attempts ran on."
-    ]
-    if retry.on is RetryOn.EVICTIONS and argo_at_least(
-        config.argo_version, RETRY_MESSAGE_MIN_ARGO
-    ):
-        notes.append(
+        if avoids_tried_nodes(config)
+        else " a retry may go back to a spot node tried before (under spot-placement=require"
+        " avoiding every tried node would leave it Pending once all were tried); the scheduler"
+        " keeps it off nodes that are gone, cordoned, tainted NoExecute or under pressure."
+    )
+    if retries_at_once(config):
+        notes = [
+            f"retry: a step without a retryStrategy of its own is retried at once when it was"
+            f" evicted, up to {retry.limit} times{window}; retry-backoff and"
+            " retry-backoff-factor do not apply (Argo waits a backoff before deciding on any"
+            " failure, at every DAG level above it, whenever a limit is set, so the limit is"
+            " counted in the expression instead);" + nodes,
             "retry-on=evictions: only steps killed by eviction, preemption, node shutdown or pod"
-            " deletion are retried; application failures are not."
-        )
-    elif retry.on is RetryOn.EVICTIONS:
+            " deletion are retried; an application failure is not, and fails its run at once.",
+            "set_retry: a step with its own retryStrategy (KFP set_retry) keeps it whole, so"
+            " Argo's OnFailure applies: evictions that end in phase Failed (Eviction API, drain,"
+            " taint manager, node pressure) are retried as set_retry says, but a pod that"
+            " vanished before Argo saw it end (phase Error, 'pod deleted', e.g. its VM gone) is"
+            f" not. On Argo {config.argo_version} no workflowDefaults field adds that without"
+            " also retrying the application failures of every other step (templateDefaults"
+            " merges into every template); KFP v1 users can pass set_retry(policy='Always').",
+        ]
+    else:
+        growth = f", each wait ×{retry.factor}" if retry.factor > 1 else ""
+        notes = [
+            f"retry: up to {retry.limit} retries, the first after {retry.backoff}{growth}{window},"
+            " for steps without a retryStrategy of their own (KFP set_retry keeps its own);"
+            + nodes
+        ]
+    if retry.on is RetryOn.EVICTIONS and not retries_at_once(config):
         notes.append(
             f"retry-on=evictions: Argo {config.argo_version} has no lastRetry.message, so this"
             " falls back to OnError: deleted pods are retried, steps failed by a graceful node"
             " shutdown are not."
         )
-    else:
+    elif retry.on is not RetryOn.EVICTIONS:
         policy = "OnError" if retry.on is RetryOn.ERRORS else "Always"
         notes.append(
             f"retry-on={retry.on} (Argo {policy}) also retries DAG and steps templates, so"
-            " attempts multiply with each nesting level of a pipeline."
+            " attempts multiply with each nesting level of a pipeline, and every failure that"
+            f" is not retried is reported one backoff ({retry.backoff}) late at each level."
         )
     if not argo_at_least(config.argo_version, "4.0"):
         notes.append(

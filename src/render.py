@@ -16,19 +16,26 @@ import jinja2
 import yaml
 
 from identity import CLASS_LABEL, DEFAULTS_LABEL, charm_labels
-from spot_config import RetryOn, RetryPolicy, SpotConfig
+from spot_config import Placement, RetryOn, SpotConfig
 from workloads import POD_DEFAULT_RULES, PodDefaultRule, WorkloadClass
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 WORKFLOW_DEFAULTS_KEY = "workflowDefaults"
 """The key of Argo's workflow-controller ConfigMap that the rendered document goes into."""
 
-# Messages Argo records on a step whose pod died with its node: deletion ("pod deleted"), kubelet
-# graceful shutdown, node-pressure eviction, scheduler preemption and PodGC of orphans. DAG and
-# steps retry wrappers carry no such message, so matching it keeps them from multiplying attempts.
+# Messages Argo (3.7.17, inferFailedReason and podReconciliation) records on a step whose pod was
+# taken away: deleted before Argo saw an end ("pod deleted"); terminated gracefully on deletion
+# (Eviction API, drain, taint manager: "main: Error (exit code 143)", or 137 after the grace
+# period, or ContainerStatusUnknown for a container kubelet could not find); node-pressure
+# eviction ("The node was low on resource: ..."); kubelet node shutdown, scheduler preemption,
+# and PodGC's orphans ("neither main nor wait"). OOMKilled (137 with reason OOMKilled) is not
+# one: it would fail again. `.` stands for the parenthesis so that no backslash needs escaping
+# through YAML, expr-lang and Go regexp. DAG and steps retry wrappers carry no such message, so
+# matching it keeps them from multiplying attempts.
 EVICTION_MESSAGE_PATTERN = (
     "(?i)(pod deleted|imminent node shutdown|node is shutting down|shutting, evicting"
-    "|evict|low on resource|preempt|neither main nor wait)"
+    "|evict|low on resource|preempt|neither main nor wait"
+    "|exit code 143|Error .exit code 137|ContainerStatusUnknown)"
 )
 RETRY_MESSAGE_MIN_ARGO = "3.5"
 """`lastRetry.message` first appears in Argo 3.5."""
@@ -139,26 +146,62 @@ def _workflow_context(config: SpotConfig, app: str) -> dict[str, Any] | None:
         "toleration": taint.toleration() if pipelines_on_spot and taint else None,
         "affinity": str(config.placement) if pipelines_on_spot else None,
         "spot_node_requirement": {"key": label.key, "operator": "In", "values": [label.value]},
-        "retry": _retry_context(config.retry, config.argo_version),
+        "retry": _retry_context(config),
     }
 
 
-def _retry_context(retry: RetryPolicy, argo_version: str) -> dict[str, Any] | None:
+def retries_at_once(config: SpotConfig) -> bool:
+    """Tell whether the retry default retries evictions at once, with no limit field or wait.
+
+    Argo 3.5+ under retry-on=evictions. processNodeRetries (operator.go, v3.7.17 lines
+    1019-1092) waits a retry node's backoff whenever `limit` is set, before it evaluates the
+    policy, the limit or the expression, so a failure that will not be retried is reported one
+    backoff late at every retry wrapper above it (the DAG and driver templates included). Without
+    `limit` it never waits; the expression then bounds the attempts (`retries` is the number of
+    earlier retries) and decides alone.
+    """
+    return config.retry.on is RetryOn.EVICTIONS and argo_at_least(
+        config.argo_version, RETRY_MESSAGE_MIN_ARGO
+    )
+
+
+def avoids_tried_nodes(config: SpotConfig) -> bool:
+    """Tell whether a retry avoids every node an earlier attempt ran on (nodeAntiAffinity).
+
+    Argo's nodeAntiAffinity is a required NotIn on the hostnames tried so far. With a required
+    spot affinity, once every spot node has been tried the retry stays Pending for ever (seen
+    on Argo 3.7.17); so under spot-placement=require it is left out: the scheduler already keeps
+    a retry off a node that is gone, cordoned, tainted NoExecute or under pressure.
+    """
+    return not (config.is_spot(WorkloadClass.PIPELINES) and config.placement is Placement.REQUIRE)
+
+
+def _retry_context(config: SpotConfig) -> dict[str, Any] | None:
+    retry = config.retry
     if not retry.enabled:
         return None
     expression = None
+    limit: int | None = retry.limit
+    backoff: str | None = retry.backoff
     if retry.on is RetryOn.ALL:
         policy = "Always"
-    elif retry.on is RetryOn.ERRORS or not argo_at_least(argo_version, RETRY_MESSAGE_MIN_ARGO):
+    elif retry.on is RetryOn.ERRORS or not retries_at_once(config):
         policy = "OnError"
     else:
         policy = "Always"
-        expression = f"lastRetry.message matches '{EVICTION_MESSAGE_PATTERN}'"
+        expression = (
+            f"asInt(retries) < {retry.limit} && lastRetry.message matches"
+            f" '{EVICTION_MESSAGE_PATTERN}'"
+        )
+        limit = None
+        # Without a limit Argo never waits; a backoff is still needed to carry maxDuration.
+        backoff = retry.backoff if retry.max_duration else None
     return {
-        "limit": retry.limit,
+        "limit": limit,
         "policy": policy,
         "expression": expression,
-        "backoff": retry.backoff,
+        "backoff": backoff,
         "factor": retry.factor,
         "max_duration": retry.max_duration,
+        "anti_affinity": avoids_tried_nodes(config),
     }

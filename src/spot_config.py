@@ -115,6 +115,12 @@ class SpotConfig:
         else:
             factor = f" ×{self.retry.factor} backoff" if self.retry.factor > 1 else ""
             retry = f"retry {self.retry.limit}×{self.retry.backoff}{factor} on {self.retry.on}"
+            if self.retry.on is RetryOn.EVICTIONS and self.argo_version != "3.4":
+                # render.retries_at_once: no backoff wait, set_retry steps keep Argo's OnFailure.
+                retry = (
+                    f"retry {self.retry.limit}× at once on evictions"
+                    " (set_retry steps: their own policy)"
+                )
         return f"spot: {workloads} · {self.placement} · {retry}"
 
 

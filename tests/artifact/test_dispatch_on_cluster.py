@@ -29,7 +29,8 @@ def test_install_applies_the_defaults_and_reports_active(unit_on_cluster, client
     assert result.returncode == 0, result.output
     assert result.status == (
         "active",
-        "spot: pipelines,training,hpo · require · retry 5×5m on evictions · direct to 1 namespace",
+        "spot: pipelines,training,hpo · require · retry 5× at once on evictions"
+        " (set_retry steps: their own policy) · direct to 1 namespace",
     )
     assert set(poddefaults(client, PROFILE_NAMESPACE)) == {
         "kubeflow-spot-training",

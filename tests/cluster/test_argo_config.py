@@ -73,8 +73,16 @@ EVICTED_ATTEMPTS = [
     "Failed:Pod was rejected as the node is shutting down.",
     "Failed:The node was low on resource: memory. Threshold quantity: 100Mi.",
     "Failed:pod failed: neither main nor wait container completed successfully",
+    # Kubelet terminating a deleted pod (Eviction API, drain, taint manager), seen on the e2e
+    # cluster (tests/e2e): SIGTERM, SIGKILL after the grace period, or no container found.
+    "Failed:main: Error (exit code 143)",
+    "Failed:main: Error (exit code 137)",
+    "Failed:main: ContainerStatusUnknown (exit code 137): The container could not be located"
+    " when the pod was terminated",
 ]
 FAILED_ATTEMPTS = [
+    "Failed:main: Error (exit code 1)",
+    "Failed:main: OOMKilled (exit code 137)",
     "Failed:Error (exit code 1)",
     "Error:Error (exit code 2): failed to load artifact",
     "Failed:child 'iris-x2k9p-1460' failed",
@@ -97,7 +105,8 @@ def test_argo_retries_evicted_steps_and_not_application_failures(ctx, control_pl
 def test_argo_rejects_a_workflow_defaults_field_it_does_not_know(ctx, client, control_plane):
     reconcile(ctx, **{"argo-version": "3.6"})
     document = workflow_defaults(client)
-    document["spec"]["retryStrategy"]["backoff"]["cap"] = "10m"  # Argo 3.7 and later only.
+    # Argo 3.7 and later only (the default strategy has no backoff: retry-on=evictions).
+    document["spec"]["retryStrategy"]["backoff"] = {"duration": "5m", "cap": "10m"}
     broken = ConfigMap(
         metadata=ObjectMeta(name=ARGO_CONFIGMAP, namespace=KUBEFLOW_NAMESPACE),
         data={"workflowDefaults": yaml.safe_dump(document)},

@@ -33,7 +33,10 @@ ARGO_CONTROLLER_DATA = {
 PROFILES = ("admin", "data-science")
 DEFAULTS = config_defaults()
 """Every option's default, read from config.yaml."""
-DEFAULT_SUMMARY = "spot: pipelines,training,hpo · require · retry 5×5m on evictions"
+DEFAULT_SUMMARY = (
+    "spot: pipelines,training,hpo · require · retry 5× at once on evictions"
+    " (set_retry steps: their own policy)"
+)
 DEFAULT_POD_DEFAULTS = {"kubeflow-spot-training", "kubeflow-spot-trainjob", "kubeflow-spot-hpo"}
 """The PodDefaults the default config renders: Training Operator v1, Trainer v2, Katib."""
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)

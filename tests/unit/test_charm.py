@@ -41,7 +41,8 @@ def test_default_config_applies_poddefaults_in_every_profile_and_argo_defaults(c
         assert poddefault_names(cluster, namespace) == DEFAULT_POD_DEFAULTS
     assert poddefault_names(cluster, "kube-system") == set()
     workflow_defaults = yaml.safe_load(argo_data(cluster)["workflowDefaults"])
-    assert workflow_defaults["spec"]["retryStrategy"]["limit"] == "5"
+    strategy = workflow_defaults["spec"]["retryStrategy"]
+    assert strategy["expression"].startswith("asInt(retries) < 5 ")
 
 
 def test_argo_controller_keys_are_untouched(ctx, cluster):
@@ -329,7 +330,8 @@ def test_a_job_whose_toleration_conflicts_is_a_warning_in_the_active_status(ctx,
     out = ctx.run(ctx.on.update_status(), leader_state(**{"spot-workloads": "pipelines,batch"}))
 
     assert out.unit_status == testing.ActiveStatus(
-        "spot: pipelines,batch · require · retry 5×5m on evictions · direct to 2 namespaces"
+        "spot: pipelines,batch · require · retry 5× at once on evictions"
+        " (set_retry steps: their own policy) · direct to 2 namespaces"
         " · warning: 1 workload tolerates the spot taint differently from the PodDefaults, so"
         " their pods are rejected (Job admin/etl): run report-placement"
     )

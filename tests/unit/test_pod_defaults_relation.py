@@ -190,7 +190,8 @@ def test_dispatcher_only_delivery_without_poddefaults_to_deliver_is_not_blocked(
     out = ctx.run(ctx.on.config_changed(), leader_state(**config))
 
     assert out.unit_status == testing.ActiveStatus(
-        "spot: pipelines · require · retry 5×5m on evictions"
+        "spot: pipelines · require · retry 5× at once on evictions"
+        " (set_retry steps: their own policy)"
         " · withdrawn (pod-defaults-delivery=resource-dispatcher, no relation)"
     )
 

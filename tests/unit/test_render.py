@@ -69,12 +69,33 @@ def test_tolerate_renders_no_affinity_but_the_toleration():
     ]
 
 
-def test_evictions_on_argo_37_retry_always_but_only_on_eviction_messages():
+def test_evictions_on_argo_37_retry_at_once_only_on_eviction_messages_counted_in_the_expression():
     strategy = spec()["retryStrategy"]
 
-    assert strategy["retryPolicy"] == "Always"
-    assert strategy["expression"] == f"lastRetry.message matches '{EVICTION_MESSAGE_PATTERN}'"
-    assert strategy["affinity"] == {"nodeAntiAffinity": {}}
+    assert strategy == {
+        "retryPolicy": "Always",
+        "expression": f"asInt(retries) < 5 && lastRetry.message matches"
+        f" '{EVICTION_MESSAGE_PATTERN}'",
+    }
+
+
+def test_evictions_keep_a_backoff_only_to_carry_the_retry_window():
+    strategy = spec(retry_max_duration="2h")["retryStrategy"]
+
+    assert "limit" not in strategy
+    assert strategy["backoff"] == {"duration": "5m", "factor": "1", "maxDuration": "2h"}
+
+
+@pytest.mark.parametrize("placement", ["prefer", "tolerate"])
+def test_retries_avoid_tried_nodes_unless_spot_is_required(placement):
+    assert spec(spot_placement=placement)["retryStrategy"]["affinity"] == {"nodeAntiAffinity": {}}
+    assert "affinity" not in spec(spot_placement="require")["retryStrategy"]
+
+
+def test_retry_modes_other_than_evictions_keep_limit_and_backoff():
+    strategy = spec(retry_on="all")["retryStrategy"]
+
+    assert strategy["limit"] == "5"
     assert strategy["backoff"] == {"duration": "5m", "factor": "1"}
 
 
@@ -212,7 +233,7 @@ def test_strict_schema_rejects_a_misspelt_field():
 
 
 def test_strict_schema_rejects_a_field_newer_than_the_version():
-    document = workflow_defaults()
+    document = workflow_defaults(retry_on="all")
     document["spec"]["retryStrategy"]["backoff"]["cap"] = "10m"
 
     assert workflow_errors(document, "3.7") == []

@@ -181,10 +181,17 @@ def test_unknown_pod_defaults_delivery_is_invalid_and_lists_the_modes(delivery):
 
 
 def test_summary_line():
-    config = parse(retry_backoff_factor=2, spot_placement="prefer")
+    config = parse(retry_backoff_factor=2, spot_placement="prefer", retry_on="all")
 
-    assert config.summary() == (
-        "spot: pipelines,training,hpo · prefer · retry 5×5m ×2 backoff on evictions"
+    assert (
+        config.summary() == "spot: pipelines,training,hpo · prefer · retry 5×5m ×2 backoff on all"
+    )
+
+
+def test_summary_line_says_evictions_are_retried_at_once_and_set_retry_keeps_its_policy():
+    assert parse().summary() == (
+        "spot: pipelines,training,hpo · require · retry 5× at once on evictions"
+        " (set_retry steps: their own policy)"
     )
 
 
