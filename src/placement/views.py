@@ -71,7 +71,9 @@ class PodSpec(_View):
     affinity: Affinity | None = None
 
 
-class PodCondition(_View):
+class Condition(_View):
+    """One entry of a Pod's or a Node's `status.conditions`: the fields the report reads."""
+
     type: str
     status: str
     reason: str | None = None
@@ -100,7 +102,7 @@ class PodStatus(_View):
     phase: str | None = None
     reason: str | None = None
     message: str | None = None
-    conditions: list[PodCondition] | None = None
+    conditions: list[Condition] | None = None
     containerStatuses: list[ContainerStatus] | None = None
 
 
@@ -113,15 +115,8 @@ class NodeSpec(_View):
     unschedulable: bool | None = None
 
 
-class NodeCondition(_View):
-    type: str
-    status: str
-    reason: str | None = None
-    message: str | None = None
-
-
 class NodeStatus(_View):
-    conditions: list[NodeCondition] | None = None
+    conditions: list[Condition] | None = None
 
 
 class Pod(resource.NamespacedResourceG, _View):
