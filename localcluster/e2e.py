@@ -226,6 +226,28 @@ class E2ECluster:
             time.sleep(_POLL_SECONDS)
 
 
+# --- the controller's ConfigMap ----------------------------------------------------------
+
+
+def wait_config_reloaded(cluster: E2ECluster, before: int, timeout: float = 30.0) -> None:
+    """Wait until the workflow-controller has reloaded its ConfigMap since ``before``."""
+    assert cluster.workflow_controller is not None
+    log = cluster.workflow_controller.log
+    deadline = time.monotonic() + timeout
+    while log.read_text(errors="replace").count("Configuration updated") <= before:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workflow-controller did not reload its ConfigMap")
+        time.sleep(0.2)
+
+
+def config_reloads(cluster: E2ECluster) -> int:
+    """Return how often the workflow-controller has loaded its ConfigMap so far."""
+    assert cluster.workflow_controller is not None
+    return cluster.workflow_controller.log.read_text(errors="replace").count(
+        "Configuration updated"
+    )
+
+
 # --- playing Argo's wait container ------------------------------------------------------------
 
 OUTPUT_ANNOTATION_PREFIX = "kwok.kubeflow-spot/output."

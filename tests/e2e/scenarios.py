@@ -8,7 +8,6 @@ scenarios of a test module side by side keeps the suite's wall time near the lon
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,9 @@ FINISH_TIMEOUT = 240.0
 # The seed guide's KFP v1 pipelines, as the tests import them from here.
 v1_pipeline = kfp_v1.v1_pipeline
 set_retry_backoff = kfp_v1.set_retry_backoff
+# Waiting for the controller to reload the charm's defaults.
+config_reloads = e2e.config_reloads
+wait_config_reloaded = e2e.wait_config_reloaded
 
 
 @dataclass
@@ -259,21 +261,3 @@ def v2_pipeline(
                 if parameter["name"] == "retry-backoff-duration":
                     parameter["value"] = set_retry_backoff
     return manifest
-
-
-def wait_config_reloaded(cluster: e2e.E2ECluster, before: int, timeout: float = 30.0) -> None:
-    """Wait until the workflow-controller has reloaded its ConfigMap since ``before``."""
-    assert cluster.workflow_controller is not None
-    log = cluster.workflow_controller.log
-    deadline = time.monotonic() + timeout
-    while log.read_text(errors="replace").count("Configuration updated") <= before:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the workflow-controller did not reload its ConfigMap")
-        time.sleep(0.2)
-
-
-def config_reloads(cluster: e2e.E2ECluster) -> int:
-    assert cluster.workflow_controller is not None
-    return cluster.workflow_controller.log.read_text(errors="replace").count(
-        "Configuration updated"
-    )
