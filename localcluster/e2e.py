@@ -31,7 +31,13 @@ from lightkube import ApiError, Client, codecs
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Node, Pod
 
-from localcluster.harness import ControlPlane, ControlPlaneError, _Component, binaries_dir
+from localcluster.harness import (
+    ControlPlane,
+    ControlPlaneError,
+    _Component,
+    _free_port,
+    binaries_dir,
+)
 from localcluster.seed import SEED_FIELD_MANAGER, _wait_established, name_of
 from localcluster.upstream import argo_version, module_dir, pins
 
@@ -421,6 +427,11 @@ def _start_e2e(plane: ControlPlane, client: Client, argo_minor: str) -> E2EClust
         client, [*SPOT_NODES, f"aks-{seed.REGULAR_POOL}-0", f"aks-{seed.REGULAR_POOL}-1"]
     )
     cluster.start_controller_manager()
+    # The workflow-controller panics when its metrics port (9090 by default) is taken ("listen
+    # tcp :9090: bind: address already in use"): each cluster gets a free one, so clusters side
+    # by side (the e2e tests and make demo) can run at once. (Its healthz on :6060 is fixed in
+    # cmd/workflow-controller/main.go, but a taken port there is only logged.)
+    seed.apply_argo_configmap(client, metrics_port=_free_port())
     cluster.start_workflow_controller(
         namespace=seed.KUBEFLOW_NAMESPACE, configmap=seed.ARGO_CONFIGMAP, argo_minor=argo_minor
     )
