@@ -121,8 +121,8 @@ e2e: venv e2e-binaries kfp-sdk ## Pipelines on the real Argo workflow-controller
 test: lint metadata integration unit cluster artifact e2e ## Everything that can run here (CI)
 
 .PHONY: demo
-demo: venv controlplane ## Run the charm against a real local control plane and show the result
-	PYTHONPATH=src:. $(VENV)/bin/python -m demo $(DEMO_ARGS)
+demo: venv e2e-binaries kfp-sdk ## A pipeline survives a spot eviction: the charm on the real Argo, kwok nodes
+	KUBEFLOW_SPOT_KFP_SDK=$(KFP_SDK) PYTHONPATH=src:. $(VENV)/bin/python -m demo $(DEMO_ARGS)
 
 .PHONY: bench
 bench: venv controlplane kubectl ## report-placement and the reconcile on a real API server, beside kubectl

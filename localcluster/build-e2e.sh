@@ -8,7 +8,8 @@
 #     kwok-<version>/kwok                     go/kwok/go.mod
 #     k8s-<version>_etcd-<version>/kube-controller-manager   go/kubernetes (the apiserver's graph)
 # When all are there it prints "cached" and does nothing. Cold on 2 cores with build.sh's Go
-# caches warm: about 6 minutes (see README "End to end"). Heavy compiles run under nice.
+# caches warm: about 6 minutes (README "Run it"); it says its estimate before it starts and prints
+# progress every 30 s. Heavy compiles run under nice.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +25,20 @@ export GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off GOTOOLCHAIN=local CGO_ENABL
 fail() {
     echo "build-e2e.sh: error: $*" >&2
     exit 1
+}
+
+# Measured first builds on an idle 2-core machine, module downloads included (README "Run it");
+# beside other builds each took 2-3 times as long.
+declare -A first_build_seconds=([kube-controller-manager]=180 [workflow-controller]=190 [kwok]=131)
+progress_seconds="${KUBEFLOW_SPOT_BUILD_PROGRESS_SECONDS:-30}"
+
+# Print a progress line every $progress_seconds while `go build -v` writes the packages it
+# compiles to $1 (as build.sh does).
+report_progress() {
+    local log="$1" name="$2" start="$3"
+    while sleep "${progress_seconds}"; do
+        echo "  ... ${name}: $(wc -l <"${log}") packages compiled, $((SECONDS - start)) s"
+    done
 }
 
 argo_release() {
@@ -75,14 +90,21 @@ check_pins() {
 
 main() {
     local path module_dir package ldflags extra missing=0 start partial began="${SECONDS}"
+    local estimate=0 log ticker status
     while IFS=$'\t' read -r path module_dir package ldflags extra; do
-        [[ -x "${path}" ]] || missing=1
+        if [[ ! -x "${path}" ]]; then
+            missing=1
+            estimate=$((estimate + ${first_build_seconds[$(basename "${path}")]}))
+        fi
     done < <(targets)
     if ((missing == 0)); then
         echo "cached: workflow-controller, kwok, kube-controller-manager"
         return
     fi
     check_pins
+    echo "building the end-to-end binaries with $(go version): a first build takes about" \
+        "$((estimate / 60 + 1)) min on an idle 2-core machine (module downloads included)," \
+        "2-3 times that beside other builds"
     while IFS=$'\t' read -r path module_dir package ldflags extra; do
         if [[ -x "${path}" ]]; then
             echo "cached ${path}"
@@ -92,11 +114,25 @@ main() {
         # Build into a temporary name, then rename: an interrupted build leaves nothing usable.
         partial="$(dirname "${path}")/.$(basename "${path}").partial"
         start="${SECONDS}"
+        log="$(dirname "${path}")/.$(basename "${path}").log"
         echo "building ${path} (${package}) ..."
+        : >"${log}"
+        report_progress "${log}" "$(basename "${path}")" "${start}" &
+        ticker=$!
+        status=0
         # shellcheck disable=SC2086  # extra is one optional flag
-        (cd "${module_dir}" && nice -n 10 go build ${extra} -trimpath -ldflags "${ldflags}" -o "${partial}" "${package}")
+        (cd "${module_dir}" && nice -n 10 go build -v ${extra} -trimpath -ldflags "${ldflags}" \
+            -o "${partial}" "${package}") 2>>"${log}" || status=$?
+        kill "${ticker}" 2>/dev/null || true
+        wait "${ticker}" 2>/dev/null || true
+        if ((status != 0)); then
+            # -v lists every package compiled; the errors are the lines that are not import paths.
+            grep -vE '^[A-Za-z0-9_.~/-]+$' "${log}" >&2 || true
+            fail "go build of $(basename "${path}") failed (exit ${status}); full log: ${log}"
+        fi
         mv -f "${partial}" "${path}"
-        echo "built $(basename "${path}") in $((SECONDS - start)) s"
+        echo "built $(basename "${path}") in $((SECONDS - start)) s ($(wc -l <"${log}") packages compiled)"
+        rm -f "${log}"
     done < <(targets)
     echo "done in $((SECONDS - began)) s"
 }

@@ -31,7 +31,13 @@ from lightkube import ApiError, Client, codecs
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Node, Pod
 
-from localcluster.harness import ControlPlane, ControlPlaneError, _Component, binaries_dir
+from localcluster.harness import (
+    ControlPlane,
+    ControlPlaneError,
+    _Component,
+    _free_port,
+    binaries_dir,
+)
 from localcluster.seed import SEED_FIELD_MANAGER, _wait_established, name_of
 from localcluster.upstream import argo_version, module_dir, pins
 
@@ -226,6 +232,28 @@ class E2ECluster:
             time.sleep(_POLL_SECONDS)
 
 
+# --- the controller's ConfigMap ----------------------------------------------------------
+
+
+def wait_config_reloaded(cluster: E2ECluster, before: int, timeout: float = 30.0) -> None:
+    """Wait until the workflow-controller has reloaded its ConfigMap since ``before``."""
+    assert cluster.workflow_controller is not None
+    log = cluster.workflow_controller.log
+    deadline = time.monotonic() + timeout
+    while log.read_text(errors="replace").count("Configuration updated") <= before:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workflow-controller did not reload its ConfigMap")
+        time.sleep(0.2)
+
+
+def config_reloads(cluster: E2ECluster) -> int:
+    """Return how often the workflow-controller has loaded its ConfigMap so far."""
+    assert cluster.workflow_controller is not None
+    return cluster.workflow_controller.log.read_text(errors="replace").count(
+        "Configuration updated"
+    )
+
+
 # --- playing Argo's wait container ------------------------------------------------------------
 
 OUTPUT_ANNOTATION_PREFIX = "kwok.kubeflow-spot/output."
@@ -399,6 +427,11 @@ def _start_e2e(plane: ControlPlane, client: Client, argo_minor: str) -> E2EClust
         client, [*SPOT_NODES, f"aks-{seed.REGULAR_POOL}-0", f"aks-{seed.REGULAR_POOL}-1"]
     )
     cluster.start_controller_manager()
+    # The workflow-controller panics when its metrics port (9090 by default) is taken ("listen
+    # tcp :9090: bind: address already in use"): each cluster gets a free one, so clusters side
+    # by side (the e2e tests and make demo) can run at once. (Its healthz on :6060 is fixed in
+    # cmd/workflow-controller/main.go, but a taken port there is only logged.)
+    seed.apply_argo_configmap(client, metrics_port=_free_port())
     cluster.start_workflow_controller(
         namespace=seed.KUBEFLOW_NAMESPACE, configmap=seed.ARGO_CONFIGMAP, argo_minor=argo_minor
     )

@@ -94,15 +94,24 @@ def seed_aks_kubeflow(client: Client) -> None:
 
 
 def apply_argo_configmap(
-    client: Client, name: str = ARGO_CONFIGMAP, immutable: bool = False
+    client: Client,
+    name: str = ARGO_CONFIGMAP,
+    immutable: bool = False,
+    metrics_port: int | None = None,
 ) -> None:
-    """Apply a workflow-controller ConfigMap as the argo-controller charm does, as its manager."""
+    """Apply a workflow-controller ConfigMap as the argo-controller charm does, as its manager.
+
+    ``metrics_port`` sets ``metricsConfig.port`` (Argo's default is 9090).
+    """
+    data = dict(_ARGO_CONFIG)
+    if metrics_port is not None:
+        data["metricsConfig"] += f"port: {metrics_port}\n"
     client.apply(
         ConfigMap(
             metadata=ObjectMeta(
                 name=name, namespace=KUBEFLOW_NAMESPACE, labels=_ARGO_CONFIGMAP_LABELS
             ),
-            data=_ARGO_CONFIG,
+            data=data,
             immutable=immutable or None,
         ),
         field_manager=ARGO_FIELD_MANAGER,

@@ -10,8 +10,6 @@ component's log are printed.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from lightkube import Client
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from localcluster import kfp_v1 as kfp_v1_sdk
 from localcluster.charm_context import charm_context
 from localcluster.e2e import E2ECluster, TaskResultPlayer, start_e2e
 from localcluster.harness import ControlPlane
@@ -29,9 +28,6 @@ from localcluster.seed import KUBEFLOW_NAMESPACE, PROFILE_NAMESPACE
 
 E2E_TESTS = Path(__file__).parent
 SKIP_VARIABLE = "KUBEFLOW_SPOT_SKIP_E2E"
-KFP_SDK_VARIABLE = "KUBEFLOW_SPOT_KFP_SDK"
-"""The Python of the KFP v1 SDK environment (`make kfp-sdk`); default .tools/kfp/bin/python."""
-REPO = E2E_TESTS.parents[1]
 V2_FIXTURE = E2E_TESTS / "fixtures" / "kfp-v2-two-steps.yaml"
 
 
@@ -106,16 +102,10 @@ def charm(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> Iterator[testing.Context
 @pytest.fixture(scope="session")
 def kfp_v1(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """Return the seed guide's pipelines compiled now by the KFP v1 SDK: base, spot, spot-retry."""
-    python = Path(os.environ.get(KFP_SDK_VARIABLE, REPO / ".tools" / "kfp" / "bin" / "python"))
+    python = kfp_v1_sdk.sdk_python()
     if not python.is_file():
         pytest.fail(f"no KFP v1 SDK at {python}: run `make kfp-sdk`", pytrace=False)
-    output = tmp_path_factory.mktemp("kfp-v1")
-    subprocess.run(
-        [str(python), str(E2E_TESTS / "pipelines" / "seed_v1.py"), str(output)],
-        check=True,
-        stdout=sys.stderr,
-    )
-    return {path.stem: yaml.safe_load(path.read_text()) for path in output.glob("*.yaml")}
+    return kfp_v1_sdk.compile_seed_pipelines(tmp_path_factory.mktemp("kfp-v1"))
 
 
 @pytest.fixture(scope="session")

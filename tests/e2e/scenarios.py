@@ -7,9 +7,7 @@ scenarios of a test module side by side keeps the suite's wall time near the lon
 
 from __future__ import annotations
 
-import copy
 import threading
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,13 +16,19 @@ from typing import Any
 from lightkube import Client
 from lightkube.resources.core_v1 import Node, Pod
 
-from localcluster import e2e
+from localcluster import e2e, kfp_v1
 from tests.e2e import argo
 
 # Argo re-creates a vanished pod instead of retrying it when the pod started less than 10 s
 # before (RECENTLY_STARTED_POD_DURATION); disruptions wait a little longer.
 RUNNING_FOR = 11.0
 FINISH_TIMEOUT = 240.0
+# The seed guide's KFP v1 pipelines, as the tests import them from here.
+v1_pipeline = kfp_v1.v1_pipeline
+set_retry_backoff = kfp_v1.set_retry_backoff
+# Waiting for the controller to reload the charm's defaults.
+config_reloads = e2e.config_reloads
+wait_config_reloaded = e2e.wait_config_reloaded
 
 
 @dataclass
@@ -241,17 +245,6 @@ def flat(generate_name: str, template: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def v1_pipeline(
-    compiled: Mapping[str, Any], generate_name: str, annotations: Mapping[str, Mapping[str, str]]
-) -> dict[str, Any]:
-    """Return a KFP v1-compiled Workflow with its url argument and per-template pod annotations."""
-    manifest = argo.named(argo.with_annotations(compiled, annotations), generate_name)
-    manifest["spec"]["arguments"] = {
-        "parameters": [{"name": "url", "value": "https://example.invalid/iris-csv-files.tar.gz"}]
-    }
-    return manifest
-
-
 def v2_pipeline(
     fixture: Mapping[str, Any],
     generate_name: str,
@@ -268,30 +261,3 @@ def v2_pipeline(
                 if parameter["name"] == "retry-backoff-duration":
                     parameter["value"] = set_retry_backoff
     return manifest
-
-
-def set_retry_backoff(compiled: Mapping[str, Any], duration: str) -> dict[str, Any]:
-    """Return the KFP v1 Workflow with its set_retry backoff shortened (5m outlasts the suite)."""
-    manifest = copy.deepcopy(dict(compiled))
-    for template in manifest["spec"]["templates"]:
-        if "retryStrategy" in template:
-            template["retryStrategy"]["backoff"]["duration"] = duration
-    return manifest
-
-
-def wait_config_reloaded(cluster: e2e.E2ECluster, before: int, timeout: float = 30.0) -> None:
-    """Wait until the workflow-controller has reloaded its ConfigMap since ``before``."""
-    assert cluster.workflow_controller is not None
-    log = cluster.workflow_controller.log
-    deadline = time.monotonic() + timeout
-    while log.read_text(errors="replace").count("Configuration updated") <= before:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the workflow-controller did not reload its ConfigMap")
-        time.sleep(0.2)
-
-
-def config_reloads(cluster: e2e.E2ECluster) -> int:
-    assert cluster.workflow_controller is not None
-    return cluster.workflow_controller.log.read_text(errors="replace").count(
-        "Configuration updated"
-    )

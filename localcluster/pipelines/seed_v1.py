@@ -2,7 +2,7 @@
 
 Run with the SDK's own environment (`make kfp-sdk` installs it into .tools/kfp):
 
-    .tools/kfp/bin/python tests/e2e/pipelines/seed_v1.py OUTPUT_DIR
+    .tools/kfp/bin/python localcluster/pipelines/seed_v1.py OUTPUT_DIR
 
 writes base.yaml, spot.yaml and spot-retry.yaml (Argo Workflows, as KFP v1 submits them).
 
@@ -101,12 +101,14 @@ def _spot(task: dsl.ContainerOp) -> None:
 
 @dsl.pipeline(name="base_pipeline", description="my base pipeline")
 def base_pipeline(url):
+    """Download, then merge: no spot settings (the guide's base pipeline)."""
     web_downloader_task = web_downloader_op(url=url)
     create_step_merge_csv(file=web_downloader_task.outputs["data"])
 
 
 @dsl.pipeline(name="base_pipeline", description="my base pipeline")
 def spot_pipeline(url):
+    """Both tasks tolerate spot and require a spot node."""
     web_downloader_task = web_downloader_op(url=url)
     merge_csv_task = create_step_merge_csv(file=web_downloader_task.outputs["data"])
     _spot(web_downloader_task)
@@ -115,6 +117,7 @@ def spot_pipeline(url):
 
 @dsl.pipeline(name="base_pipeline", description="my base pipeline")
 def spot_retry_pipeline(url):
+    """Run the spot pipeline with set_retry(5, 5m) on both tasks."""
     web_downloader_task = web_downloader_op(url=url)
     merge_csv_task = create_step_merge_csv(file=web_downloader_task.outputs["data"])
     _spot(web_downloader_task)
@@ -127,6 +130,7 @@ PIPELINES = {"base": base_pipeline, "spot": spot_pipeline, "spot-retry": spot_re
 
 
 def main(output: Path) -> None:
+    """Compile every pipeline into OUTPUT_DIR/<name>.yaml."""
     output.mkdir(parents=True, exist_ok=True)
     for name, pipeline in PIPELINES.items():
         compiler.Compiler().compile(pipeline, str(output / f"{name}.yaml"))
