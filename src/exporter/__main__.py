@@ -11,14 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from lightkube import Client
 from prometheus_client import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.config import ConfigFile
 from exporter.live import LivePlacement, WatchedNode, WatchedPod
 from exporter.server import serve
-from exporter.watch import ResourceWatch, run_in_thread
+from exporter.watch import ResourceWatch, connect, run_in_thread
 
 DEFAULT_CONFIG = Path("/etc/kubeflow-spot/exporter.json")
 DEFAULT_PORT = 9876
@@ -61,7 +60,7 @@ def main(argv: Sequence[str] = ()) -> int:
     stop = threading.Event()
     _stop_on_sigterm(stop)
     for kind, sink in ((WatchedNode, live.nodes), (WatchedPod, live.pods)):
-        run_in_thread(ResourceWatch(Client, kind, sink, stop=stop), f"watch-{kind.__name__}")
+        run_in_thread(ResourceWatch(connect, kind, sink, stop=stop), f"watch-{kind.__name__}")
     server = serve(registry, live.health, args.host, args.port)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     LOG.info("serving /metrics and /healthz on %s:%d", args.host, server.server_port)

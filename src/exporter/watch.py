@@ -30,7 +30,20 @@ from identity import API_ERRORS
 PAGE_SIZE = 500
 WATCH_TIMEOUT_SECONDS = 290
 """The server ends each watch after this; bookmarks arrive about once a minute meanwhile."""
+USER_AGENT = "kubeflow-spot-exporter"
 LOG = logging.getLogger(__name__)
+
+
+def connect() -> Client:
+    """Return a lightkube client from its default config: in-cluster, or KUBECONFIG.
+
+    Its requests carry their own User-Agent, so the API server's logs and audit tell the
+    exporter's watches from the charm's hooks and actions (both are lightkube).
+    """
+    client = Client()
+    adapter: Any = client._client._client  # the httpx client lightkube sends with
+    adapter.headers["User-Agent"] = USER_AGENT
+    return client
 
 
 class WatchGoneError(Exception):
