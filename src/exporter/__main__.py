@@ -17,7 +17,7 @@ from prometheus_client.registry import CollectorRegistry
 from exporter.config import ConfigFile
 from exporter.live import LivePlacement, WatchedNode, WatchedPod
 from exporter.server import serve
-from exporter.watch import ResourceWatch, connect, run_in_thread
+from exporter.watch import ResourceWatch, connect, run_in_thread, warm_decoders
 
 DEFAULT_CONFIG = Path("/etc/kubeflow-spot/exporter.json")
 DEFAULT_PORT = 9876
@@ -59,6 +59,7 @@ def main(argv: Sequence[str] = ()) -> int:
     ProcessCollector(registry=registry)
     stop = threading.Event()
     _stop_on_sigterm(stop)
+    warm_decoders(WatchedNode, WatchedPod)
     for kind, sink in ((WatchedNode, live.nodes), (WatchedPod, live.pods)):
         run_in_thread(ResourceWatch(connect, kind, sink, stop=stop), f"watch-{kind.__name__}")
     server = serve(registry, live.health, args.host, args.port)

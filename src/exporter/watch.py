@@ -15,6 +15,7 @@ were missed), so the stream is driven here with lightkube's own request builder 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -193,6 +194,71 @@ def _decode(line: str | bytes, kind: type[resource.Resource]) -> tuple[str, Any]
             raise WatchGoneError()
         raise ApiError(status=status)
     return event.type, decoders.decode_object(event.object, kind)
+
+
+_SAMPLE_META = {
+    "name": "x",
+    "namespace": "x",
+    "labels": {"a": "b"},
+    "annotations": {"a": "b"},
+    "creationTimestamp": "2026-12-01T00:00:00Z",
+    "ownerReferences": [{"kind": "Job"}],
+    "resourceVersion": "1",
+}
+_SAMPLES = {
+    "Pod": {
+        "metadata": _SAMPLE_META,
+        "spec": {
+            "nodeName": "x",
+            "tolerations": [{"key": "a", "operator": "Exists"}],
+            "nodeSelector": {"a": "b"},
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]}
+                        ]
+                    }
+                }
+            },
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [
+                {
+                    "state": {
+                        "running": {"startedAt": "2026-12-01T00:00:00Z"},
+                        "terminated": {
+                            "startedAt": "2026-12-01T00:00:00Z",
+                            "finishedAt": "2026-12-01T00:00:00Z",
+                        },
+                    }
+                }
+            ],
+        },
+    },
+    "Node": {
+        "metadata": _SAMPLE_META,
+        "spec": {"taints": [{"key": "a"}], "unschedulable": False},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    },
+}
+
+
+def warm_decoders(*kinds: type[resource.Resource]) -> None:
+    """Decode one of each kind, its LIST and a watch event in this thread, before any other.
+
+    msgspec builds a type's decoder on its first use; threads building the same ones at once
+    crashed the interpreter (benchmarks/fleet.py saw it with 16 threads; the exporter's two
+    watches share the metadata and condition structs, and it crashed with SIGSEGV here once).
+    """
+    for kind in kinds:
+        obj = json.dumps(_SAMPLES[kind.__name__.removeprefix("Watched")])
+        decoders.decode_object(obj.encode(), kind)
+        decoders.decode_list(f'{{"items": [{obj}], "metadata": {{}}}}'.encode(), kind)
+        _decode(f'{{"type": "ADDED", "object": {obj}}}'.encode(), kind)
+    decoders.decode_status(b'{"code": 410, "message": "too old resource version"}')
 
 
 def run_in_thread(watch: ResourceWatch, name: str) -> threading.Thread:
