@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,7 +139,7 @@ class _Sink:
         self._live, self._resource = live, resource
         self._facts, self._put, self._remove = facts, put, remove
 
-    def listed(self, objects: list[Any]) -> None:
+    def listed(self, objects: Iterable[Any]) -> None:
         facts = [self._facts(obj) for obj in objects]
         live = self._live
         with live._lock:

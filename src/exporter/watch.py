@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,7 +54,7 @@ class WatchGoneError(Exception):
 class WatchSink(Protocol):
     """Takes what a watch delivers (implemented by the exporter's live placement)."""
 
-    def listed(self, objects: list[Any]) -> None:
+    def listed(self, objects: Iterable[Any]) -> None:
         """Take a whole LIST: the objects are exactly these now."""
 
     def changed(self, kind: str, obj: Any) -> None:
@@ -137,8 +137,7 @@ class ResourceWatch:
         self.lists += 1
         kind: Any = self._kind  # a Node or a Pod view: the overloads take one or the other
         listing = client.list(kind, namespace=self._namespace, chunk_size=PAGE_SIZE)
-        objects = list(listing)
-        self._sink.listed(objects)
+        self._sink.listed(listing)  # a page at a time: each object becomes facts and is dropped
         self._sink.status(synced=True)
         return str(listing.resourceVersion)
 
