@@ -34,6 +34,9 @@ from workloads import classify_pod
 
 PodKey = tuple[str, str]
 """(namespace, name)"""
+_Labels = tuple[str, str, str]
+_Counts = tuple[Counter[_Labels], Counter[_Labels], Counter[_Labels]]
+"""Pods by verdict, evicted pods, nodes: each by its metric's labels."""
 REPORT_REQUEST = ReportRequest()
 """The report the gauges equal: all namespaces, running and pending pods (the default)."""
 
@@ -68,6 +71,9 @@ class WatchedPlacement:
         self._steps: dict[tuple[str, str, str], _Step] = {}
         self.evictions_total: Counter[tuple[str, str, str]] = Counter()
         self.pod_hours_total: dict[tuple[str, str], float] = {}
+        self._node_kinds: dict[str, NodeType] = {}
+        self._counts: _Counts | None = None
+        """The gauges' counts, until the next change (only the pod-hours move with time)."""
         self._tally = self._new_tally(now)
 
     def _new_tally(self, now: datetime) -> PlacementTally:
@@ -94,14 +100,18 @@ class WatchedPlacement:
     def put_node(self, node: NodeFacts, now: datetime) -> None:
         """Add or replace a node (ADDED, MODIFIED); its pods are judged again."""
         self._settle_node(node.name, now)
+        self._counts = None
         self._nodes[node.name] = node
+        self._node_kinds[node.name] = node_type(node, self.config.spot.profile)
         self._tally.add_node(node)
         self._rejudge(node.name)
 
     def remove_node(self, name: str, now: datetime) -> None:
         """Forget a node (DELETED); its pods become node-gone."""
         self._settle_node(name, now)
+        self._counts = None
         self._nodes.pop(name, None)
+        self._node_kinds.pop(name, None)
         self._tally.remove_node(name)
         self._rejudge(name)
 
@@ -128,6 +138,7 @@ class WatchedPlacement:
     def put_pod(self, pod: PodFacts, now: datetime) -> None:
         """Add or replace a pod (ADDED, MODIFIED)."""
         key = (pod.namespace, pod.name)
+        self._counts = None
         old = self._pods.get(key)
         if old is None:
             self._hours_seen[key] = run_hours(pod, now)  # hours before it was seen: not ours
@@ -150,6 +161,7 @@ class WatchedPlacement:
         if pod is None:
             return
         self._settle(key, now)
+        self._counts = None
         self._unbind(key, pod.node_name)
         del self._pods[key]
         self._hours_seen.pop(key, None)
@@ -199,10 +211,9 @@ class WatchedPlacement:
             self.pod_hours_total[bucket] = self.pod_hours_total.get(bucket, 0.0) + delta
 
     def _capacity(self, pod: PodFacts) -> str | None:
-        node = self._nodes.get(pod.node_name) if pod.node_name else None
-        if node is None:
+        kind = self._node_kinds.get(pod.node_name) if pod.node_name else None
+        if kind is None:
             return None
-        kind = node_type(node, self.config.spot.profile)
         if kind is NodeType.SPOT and node_local(pod):
             return None  # the report counts no spot pod-hours for a node's own pods
         return str(kind)
@@ -214,6 +225,10 @@ class WatchedPlacement:
         for key in self._pods:
             self._settle(key, now)
         self.config = config
+        self._counts = None
+        self._node_kinds = {
+            n.name: node_type(n, config.spot.profile) for n in self._nodes.values()
+        }
         self._workloads = {key: self._classify(pod) for key, pod in self._pods.items()}
         self._tally = self._new_tally(now)
         for node in self._nodes.values():
@@ -225,6 +240,19 @@ class WatchedPlacement:
         """Settle the counters to `now` and return every count the metrics show."""
         for key in self._pods:
             self._settle(key, now)
+        if self._counts is None:
+            self._counts = self._count(now)
+        pods, evicted, nodes = self._counts
+        return PlacementSamples(
+            config=self.config,
+            pods=pods,
+            evicted_pods=evicted,
+            evictions_total=Counter(self.evictions_total),
+            pod_hours_total=dict(self.pod_hours_total),
+            nodes=nodes,
+        )
+
+    def _count(self, now: datetime) -> _Counts:
         self._tally.now = now
         summary = self._tally.finish()
         pods: Counter[tuple[str, str, str]] = Counter(
@@ -239,14 +267,7 @@ class WatchedPlacement:
             (str(node_type(node, profile)), node_pool(node, profile), node_state(node))
             for node in self._nodes.values()
         )
-        return PlacementSamples(
-            config=self.config,
-            pods=pods,
-            evicted_pods=evicted,
-            evictions_total=Counter(self.evictions_total),
-            pod_hours_total=dict(self.pod_hours_total),
-            nodes=nodes,
-        )
+        return pods, evicted, nodes
 
     def _count_argo_retries(self, evicted: Counter[tuple[str, str, str]]) -> None:
         """Add the evictions only Argo's retries show, as the report settles them.

@@ -31,6 +31,10 @@ from identity import API_ERRORS
 PAGE_SIZE = 500
 WATCH_TIMEOUT_SECONDS = 290
 """The server ends each watch after this; bookmarks arrive about once a minute meanwhile."""
+READ_TIMEOUT_SECONDS = 150.0
+"""A watch silent for this long is dead (a hung API server, a dropped connection): bookmarks
+come about once a minute (k8s.io/apiserver `cacher.defaultBookmarkFrequency`), so re-WATCH."""
+CONNECT_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "kubeflow-spot-exporter"
 LOG = logging.getLogger(__name__)
 
@@ -167,7 +171,7 @@ class ResourceWatch:
                 "allowWatchBookmarks": "true",
             },
         )
-        request.timeout = generic._watch_timeout  # no read timeout: events may be minutes apart
+        request.timeout = httpx2.Timeout(CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
         response: httpx2.Response = generic.send(
             generic.build_adapter_request(request), stream=True
         )
