@@ -97,6 +97,7 @@ class ResourceWatch:
         *,
         stop: threading.Event,
         timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
         backoff: Backoff | None = None,
     ):
         self._connect = connect
@@ -104,6 +105,7 @@ class ResourceWatch:
         self._sink = sink
         self._stop = stop
         self._timeout = timeout_seconds
+        self._read_timeout = read_timeout
         self._backoff = backoff or Backoff()
         self._namespace = ALL_NS if issubclass(kind, resource.NamespacedResourceG) else None
         self.lists = 0
@@ -171,7 +173,7 @@ class ResourceWatch:
                 "allowWatchBookmarks": "true",
             },
         )
-        request.timeout = httpx2.Timeout(CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS)
+        request.timeout = httpx2.Timeout(CONNECT_TIMEOUT_SECONDS, read=self._read_timeout)
         response: httpx2.Response = generic.send(
             generic.build_adapter_request(request), stream=True
         )

@@ -14,11 +14,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,20 @@ import pytest
 from lightkube import Client
 from lightkube.models.core_v1 import Toleration
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import Node, Pod
 from ops import testing
 from prometheus_client.parser import text_string_to_metric_families
 
 from charm import KubeflowSpotCharm
-from exporter.watch import USER_AGENT
+from exporter.live import WatchedNode
+from exporter.watch import (
+    USER_AGENT,
+    Backoff,
+    ResourceWatch,
+    connect,
+    run_in_thread,
+    warm_decoders,
+)
 from localcluster import kubeflow_pods
 from localcluster.audit import AuditLog, Request
 from localcluster.charm_context import CHARM_ROOT, charm_context
@@ -314,3 +323,57 @@ def test_exported_counts_equal_the_report_after_the_api_server_restarts(plane, a
     lists = Counter({key: n for key, n in requests.items() if key.startswith("list")})
     assert lists == Counter({"list nodes": 1, "list pods": 1})
     assert set(requests) <= {"list nodes", "list pods", "watch nodes", "watch pods"}
+
+
+class RecordingSink:
+    """A watch sink that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.lists = 0
+        self.events: list[tuple[str, str]] = []
+        self.problems: list[str] = []
+
+    def listed(self, objects: Iterable[Any]) -> None:
+        for _ in objects:  # a LIST is fetched page by page as it is read
+            pass
+        self.lists += 1
+
+    def changed(self, kind: str, obj: Any) -> None:
+        self.events.append((kind, obj.metadata.name))
+
+    def status(self, *, synced: bool, event: str = "", problem: str = "") -> None:
+        if problem:
+            self.problems.append(problem)
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_a_silent_watch_is_made_again_from_its_last_version(plane, admin, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(plane.kubeconfig_path))
+    warm_decoders(WatchedNode)
+    sink, stop = RecordingSink(), threading.Event()
+    watch = ResourceWatch(
+        connect, WatchedNode, sink, stop=stop, read_timeout=1.0, backoff=Backoff(first=0.1)
+    )
+    thread = run_in_thread(watch, "watch-nodes-test")
+    _until(lambda: sink.lists == 1, "the watch never listed")
+    audit = AuditLog(plane.audit_log_path)
+    mark = audit.mark()
+    try:
+        with plane.paused():  # a hung API server: connections open, nothing answers
+            _until(lambda: any("ReadTimeout" in p for p in sink.problems), "no read timeout")
+        node = next(iter(admin.list(Node))).metadata.name
+        admin.patch(Node, node, {"metadata": {"labels": {"kubeflow-spot-test/touched": "1"}}})
+        _until(lambda: ("MODIFIED", node) in sink.events, "the change after the hang never came")
+    finally:
+        stop.set()
+        thread.join(10)
+
+    # Resumed from its last resourceVersion: the change came as an event, without a LIST.
+    assert (watch.lists, sink.lists) == (1, 1)
+    assert "list nodes" not in exporter_requests(audit, mark)
