@@ -31,6 +31,13 @@ def test_options_left_out_take_the_charms_defaults():
     assert (config.spot_discount, "kf" in config.control_plane_namespaces) == (0.7, True)
 
 
+def test_options_the_verdicts_do_not_read_are_accepted():
+    # The charm pushes every option it has (cos-15's note), some of which SpotConfig never reads.
+    config = parse_exporter_config('{"pod-defaults-delivery": "auto", "some-later-option": 1}')
+
+    assert config.spot.retry.limit == 5
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
