@@ -28,7 +28,7 @@ from placement.facts import (
 )
 from placement.request import ReportRequest
 from placement.rules import NodeType, node_pool, node_type
-from placement.tally import ARGO_RETRY_SIGNAL, PlacementTally
+from placement.tally import PlacementTally
 from spot_config import RetryOn
 from workloads import classify_pod
 
@@ -37,6 +37,8 @@ PodKey = tuple[str, str]
 _Labels = tuple[str, str, str]
 _Counts = tuple[Counter[_Labels], Counter[_Labels], Counter[_Labels]]
 """Pods by verdict, evicted pods, nodes: each by its metric's labels."""
+ARGO_RETRY_SIGNAL = "ArgoRetry"
+"""The signal the report gives evictions that only Argo's retries show (placement.tally's)."""
 REPORT_REQUEST = ReportRequest()
 """The report the gauges equal: all namespaces, running and pending pods (the default)."""
 
