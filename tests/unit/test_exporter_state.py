@@ -21,6 +21,15 @@ EVICTED = Condition("DisruptionTarget", "True", "EvictionByEvictionAPI")
 PODS = aks_pods()
 NODES = {node.name: node for node in aks_nodes()}
 SPOT_NODE = "aks-spotpool-42316583-vmss000000"
+SPOT_LABELS = ("kubernetes.azure.com/scalesetpriority", "kubernetes.azure.com/priority")
+
+
+def on_demand(node: NodeFacts) -> NodeFacts:
+    """Return the node relabelled and untainted: no longer a spot node."""
+    labels = {k: v for k, v in node.labels.items() if k not in SPOT_LABELS}
+    return replace(node, labels=labels, taint_keys=())
+
+
 ON_DEMAND_NODE = "aks-agentpool-31207962-vmss000000"
 
 
@@ -141,6 +150,15 @@ def test_pods_of_a_deleted_node_are_node_gone_until_it_comes_back():
     assert placement.snapshot(NOW).pods == {("admin", "notebooks", "at-risk"): 1}
 
 
+def test_a_node_that_changes_type_has_its_pods_judged_again():
+    placement = watched()
+    placement.put_pod(PODS["lab-0"], NOW)
+
+    placement.put_node(on_demand(NODES[PODS["lab-0"].node_name]), NOW)
+
+    assert placement.snapshot(NOW).pods == {("admin", "notebooks", "ok"): 1}
+
+
 def test_a_pod_seen_before_its_node_is_judged_again_when_the_node_arrives():
     placement = WatchedPlacement(ExporterConfig(parse()), NOW)
     placement.put_pod(PODS["lab-0"], NOW)
@@ -194,7 +212,7 @@ _event = st.one_of(
         st.sampled_from(["add", "evict", "finish", "move", "delete"]), st.sampled_from(_NAMES)
     ),
     st.tuples(st.just("node-delete"), st.sampled_from(sorted(NODES))),
-    st.tuples(st.just("node-add"), st.sampled_from(sorted(NODES))),
+    st.tuples(st.sampled_from(["node-add", "node-on-demand"]), st.sampled_from(sorted(NODES))),
     st.tuples(st.just("relist"), st.frozensets(st.sampled_from(_NAMES))),
     st.tuples(st.just("config"), st.sampled_from(["pipelines,training,hpo", "pipelines", ""])),
 )
@@ -205,9 +223,12 @@ def _apply(placement: WatchedPlacement, event: tuple[str, object], survivors, no
     if kind == "node-delete":
         placement.remove_node(str(what), NOW)
         nodes.pop(what, None)
-    elif kind == "node-add":
-        placement.put_node(NODES[str(what)], NOW)
-        nodes[str(what)] = NODES[str(what)]
+    elif kind in ("node-add", "node-on-demand"):
+        node = NODES[str(what)]
+        if kind == "node-on-demand":
+            node = on_demand(node)
+        placement.put_node(node, NOW)
+        nodes[str(what)] = node
     elif kind == "relist":
         kept = [survivors.get(name, PODS[name]) for name in sorted(what)]  # type: ignore[call-overload]
         placement.replace_pods(kept, NOW)
