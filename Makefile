@@ -128,6 +128,10 @@ demo: venv e2e-binaries kfp-sdk ## A pipeline survives a spot eviction: the char
 bench: venv controlplane kubectl ## report-placement and the reconcile on a real API server, beside kubectl
 	PYTHONPATH=src:. $(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
+.PHONY: bench-exporter
+bench-exporter: venv controlplane ## The exporter on 10,000 pods and 500 nodes with churn, beside report-placement
+	PYTHONPATH=src:. $(VENV)/bin/python -m benchmarks.exporter $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove the environments (the Go binary cache stays)
 	rm -rf .venv .tools build $(CHARM)

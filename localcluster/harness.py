@@ -202,8 +202,8 @@ class _Component:
     """Variables added to this process's environment."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def start(self) -> None:
-        with self.log.open("wb") as log:
+    def start(self, *, append: bool = False) -> None:
+        with self.log.open("ab" if append else "wb") as log:
             # Own session: stop() can signal the whole group, and Ctrl-C in the terminal
             # reaches only the Python process, which then shuts the components down in order.
             self.process = subprocess.Popen(
@@ -282,6 +282,7 @@ class ControlPlane:
         self.audit_log_path: Path | None = None
         self.server = ""
         self.startup_seconds = 0.0
+        self._ca_cert: Path | None = None
 
     def __enter__(self) -> ControlPlane:
         self.start()
@@ -371,6 +372,20 @@ class ControlPlane:
         finally:
             component.signal(signal.SIGCONT)
 
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again with the same flags, port and etcd.
+
+        Every watch it served ends; the new one rebuilds its watch cache from etcd, which keeps
+        every object and resourceVersion. Returns once it answers /readyz again.
+        """
+        apiserver = next(c for c in self._components if c.name == "kube-apiserver")
+        apiserver.stop()
+        apiserver.start(append=True)
+        assert self._ca_cert is not None
+        context = ssl.create_default_context(cafile=str(self._ca_cert))
+        deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
+        _poll_ready(f"{self.server}/readyz", context, apiserver, deadline)
+
     def _start_all(self, pki: Pki, deadline: float) -> None:
         etcd_url = self._start_etcd(deadline)
         apiserver_port = _free_port()
@@ -459,6 +474,7 @@ class ControlPlane:
             # works but makes it log errors about the `kubernetes` Service endpoints.
             argv.append("--advertise-address=127.0.0.1")
         apiserver = self._launch("kube-apiserver", argv)
+        self._ca_cert = pki.ca_cert
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
         _poll_ready(f"{self.server}/readyz", context, apiserver, deadline)
 

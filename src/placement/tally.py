@@ -123,6 +123,12 @@ class PlacementTally:
         if notice := eviction_notice(node):
             self._evicting[node.name] = notice
 
+    def remove_node(self, name: str) -> None:
+        """Forget a node (a watch's DELETED); pods added after this find it gone."""
+        self._nodes.pop(name, None)
+        self._node_types.pop(name, None)
+        self._evicting.pop(name, None)
+
     def add_conflict(self, conflict: Conflict) -> None:
         """Record a workload whose pods the webhook rejects because of the charm's toleration."""
         self._conflicts.append(conflict)

@@ -1,0 +1,281 @@
+"""The exporter's watched placement: any stream of watch events counts what the report counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.config import ExporterConfig
+from exporter.state import REPORT_REQUEST, WatchedPlacement
+from placement import report as output
+from placement.facts import Condition, NodeFacts, PodFacts
+from placement.tally import PlacementTally
+from tests.unit.aks_cluster import REPORTED_COUNTS, aks_nodes, aks_pods
+from tests.unit.shared import NOW, parse
+
+EVICTED = Condition("DisruptionTarget", "True", "EvictionByEvictionAPI")
+PODS = aks_pods()
+NODES = {node.name: node for node in aks_nodes()}
+SPOT_NODE = "aks-spotpool-42316583-vmss000000"
+SPOT_LABELS = ("kubernetes.azure.com/scalesetpriority", "kubernetes.azure.com/priority")
+
+
+def on_demand(node: NodeFacts) -> NodeFacts:
+    """Return the node relabelled and untainted: no longer a spot node."""
+    labels = {k: v for k, v in node.labels.items() if k not in SPOT_LABELS}
+    return replace(node, labels=labels, taint_keys=())
+
+
+ON_DEMAND_NODE = "aks-agentpool-31207962-vmss000000"
+
+
+def watched(config: ExporterConfig | None = None) -> WatchedPlacement:
+    placement = WatchedPlacement(config or ExporterConfig(parse()), NOW)
+    placement.replace_nodes(NODES.values(), NOW)
+    return placement
+
+
+def report_results(
+    nodes: list[NodeFacts], pods: list[PodFacts], config: ExporterConfig
+) -> dict[str, object]:
+    """Return report-placement's results for these nodes and pods (its own tally)."""
+    tally = PlacementTally(
+        config.spot,
+        REPORT_REQUEST,
+        now=NOW,
+        control_plane_namespaces=config.control_plane_namespaces,
+    )
+    for node in nodes:
+        tally.add_node(node)
+    for pod in pods:
+        tally.add_pod(pod)
+    results = output.results(tally.finish())
+    results.pop("summary")
+    results.pop("savings-pod-hours")
+    return results
+
+
+def results_from_metrics(placement: WatchedPlacement) -> dict[str, object]:
+    """Return the same results, worked out from the exported counts only."""
+    samples = placement.snapshot(NOW)
+    verdicts: Counter[str] = Counter()
+    for (_, _, verdict), count in samples.pods.items():
+        verdicts[verdict] += count
+    on_spot, missed = verdicts["on-spot"], verdicts["missed"]
+    nodes: Counter[str] = Counter()
+    for (capacity, _, state), count in samples.nodes.items():
+        nodes[capacity] += count
+        nodes[state] += count
+    return {
+        "pods-total": sum(verdicts.values()),
+        "pods-on-spot": on_spot + verdicts["at-risk"],
+        "eligible-on-spot-percent": "n/a"
+        if on_spot + missed == 0
+        else round(100 * on_spot / (on_spot + missed), 1),
+        "missed": missed,
+        "at-risk": verdicts["at-risk"],
+        "stuck": verdicts["stuck"],
+        "evictions": sum(samples.evicted_pods.values()),
+        "spot-nodes": nodes["spot"],
+        "on-demand-nodes": nodes["on-demand"],
+        "evicting-nodes": nodes["evicting"],
+        "pods-on-evicting-nodes": results_pods_on_evicting(placement),
+        "conflicts": 0,
+    }
+
+
+def results_pods_on_evicting(placement: WatchedPlacement) -> int:
+    return output.results(placement._tally.finish())["pods-on-evicting-nodes"]  # type: ignore[return-value]
+
+
+def test_the_fixture_cluster_exports_the_reports_counts():
+    placement = watched()
+    placement.replace_pods(PODS.values(), NOW)
+
+    expected = report_results(list(NODES.values()), list(PODS.values()), placement.config)
+    assert results_from_metrics(placement) == expected
+    assert (expected["pods-total"], expected["evictions"]) == (REPORTED_COUNTS["pods-total"], 2)
+
+
+def test_a_deleted_evicted_pod_leaves_the_gauge_and_stays_in_the_counter():
+    placement = watched()
+    placement.put_pod(PODS["resnet-ddp-worker-1"], NOW)
+    labels = ("data-science", "training", "EvictionByEvictionAPI")
+    assert placement.snapshot(NOW).evicted_pods == {labels: 1}
+
+    placement.remove_pod("data-science", "resnet-ddp-worker-1", NOW)
+    placement.put_pod(replace(PODS["resnet-ddp-worker-1"], conditions=(EVICTED,)), NOW)
+    placement.put_pod(replace(PODS["resnet-ddp-worker-1"], conditions=(EVICTED,)), NOW)
+    placement.remove_pod("data-science", "resnet-ddp-worker-1", NOW)
+    samples = placement.snapshot(NOW)
+
+    assert samples.evicted_pods == {}
+    assert samples.evictions_total == {labels: 2}  # the pod came back, was evicted again
+
+
+def test_pod_hours_count_only_hours_run_while_watched_on_the_nodes_capacity():
+    placement = watched()
+    notebook = PODS["lab-0"]  # running on spot for a day already when first seen
+    step = replace(PODS["mnist-ddp-worker-0"], started=NOW)  # starts on on-demand now
+    placement.put_pod(notebook, NOW)
+    placement.put_pod(step, NOW)
+    later = NOW + timedelta(hours=2)
+    placement.put_pod(replace(step, phase="Succeeded", finished=NOW + timedelta(hours=1)), later)
+    samples = placement.snapshot(later)
+
+    assert samples.pod_hours_total == {("notebooks", "spot"): 2.0, ("training", "on-demand"): 1.0}
+
+
+def test_a_node_daemonset_pod_adds_no_spot_hours():
+    placement = watched()
+    placement.put_pod(PODS["kube-proxy-8xk2p"], NOW)
+
+    assert placement.snapshot(NOW + timedelta(hours=3)).pod_hours_total == {}
+
+
+def test_pods_of_a_deleted_node_are_node_gone_until_it_comes_back():
+    placement = watched()
+    placement.put_pod(PODS["lab-0"], NOW)
+    node = PODS["lab-0"].node_name
+
+    placement.remove_node(node, NOW)
+    gone = placement.snapshot(NOW).pods
+    placement.put_node(NODES[node], NOW)
+
+    assert gone == {("admin", "notebooks", "node-gone"): 1}
+    assert placement.snapshot(NOW).pods == {("admin", "notebooks", "at-risk"): 1}
+
+
+def test_a_node_that_changes_type_has_its_pods_judged_again():
+    placement = watched()
+    placement.put_pod(PODS["lab-0"], NOW)
+
+    placement.put_node(on_demand(NODES[PODS["lab-0"].node_name]), NOW)
+
+    assert placement.snapshot(NOW).pods == {("admin", "notebooks", "ok"): 1}
+
+
+def test_a_pod_seen_before_its_node_is_judged_again_when_the_node_arrives():
+    placement = WatchedPlacement(ExporterConfig(parse()), NOW)
+    placement.put_pod(PODS["lab-0"], NOW)
+    placement.replace_nodes(NODES.values(), NOW)
+
+    assert placement.snapshot(NOW).pods == {("admin", "notebooks", "at-risk"): 1}
+
+
+def test_a_new_config_judges_every_pod_again():
+    placement = watched()
+    placement.put_pod(PODS["mnist-ddp-worker-0"], NOW)  # training, on on-demand
+    missed = placement.snapshot(NOW).pods
+
+    placement.set_config(ExporterConfig(parse(**{"spot-workloads": "pipelines"})), NOW)
+
+    assert missed == {("data-science", "training", "missed"): 1}
+    assert placement.snapshot(NOW).pods == {("data-science", "training", "ok"): 1}
+
+
+def retried(name: str, attempt: int, *conditions: Condition) -> PodFacts:
+    return PodFacts(
+        "admin",
+        name,
+        labels={"workflows.argoproj.io/workflow": "wf-1"},
+        annotations={"workflows.argoproj.io/node-name": f"wf-1.root.train({attempt})"},
+        node_name=SPOT_NODE,
+        phase="Failed" if conditions else "Running",
+        conditions=conditions,
+    )
+
+
+def test_argo_retries_count_as_the_report_settles_them_and_once_in_the_counter():
+    placement = watched()
+    placement.put_pod(retried("wf-1-a", 0, EVICTED), NOW)
+    placement.put_pod(retried("wf-1-c", 2), NOW)
+    first = placement.snapshot(NOW)
+
+    placement.remove_pod("admin", "wf-1-a", NOW)  # Argo's pod GC: the eviction stays counted
+    second = placement.snapshot(NOW)
+
+    retry = ("admin", "pipelines", "ArgoRetry")
+    evicted = ("admin", "pipelines", "EvictionByEvictionAPI")
+    assert first.evicted_pods == {retry: 1, evicted: 1}
+    assert second.evicted_pods == {retry: 2}  # as the report shows it with wf-1-a gone
+    assert second.evictions_total == {retry: 1, evicted: 1}
+
+
+_NAMES = sorted(PODS)
+_event = st.one_of(
+    st.tuples(
+        st.sampled_from(["add", "evict", "finish", "move", "delete"]), st.sampled_from(_NAMES)
+    ),
+    st.tuples(st.just("node-delete"), st.sampled_from(sorted(NODES))),
+    st.tuples(st.sampled_from(["node-add", "node-on-demand"]), st.sampled_from(sorted(NODES))),
+    st.tuples(st.just("relist"), st.frozensets(st.sampled_from(_NAMES))),
+    st.tuples(st.just("config"), st.sampled_from(["pipelines,training,hpo", "pipelines", ""])),
+)
+
+
+def _apply(placement: WatchedPlacement, event: tuple[str, object], survivors, nodes) -> None:
+    kind, what = event
+    if kind == "node-delete":
+        placement.remove_node(str(what), NOW)
+        nodes.pop(what, None)
+    elif kind in ("node-add", "node-on-demand"):
+        node = NODES[str(what)]
+        if kind == "node-on-demand":
+            node = on_demand(node)
+        placement.put_node(node, NOW)
+        nodes[str(what)] = node
+    elif kind == "relist":
+        kept = [survivors.get(name, PODS[name]) for name in sorted(what)]  # type: ignore[call-overload]
+        placement.replace_pods(kept, NOW)
+        survivors.clear()
+        survivors.update({pod.name: pod for pod in kept})
+    elif kind == "config":
+        placement.set_config(ExporterConfig(parse(**{"spot-workloads": what})), NOW)
+    elif kind == "delete":
+        placement.remove_pod(PODS[str(what)].namespace, str(what), NOW)
+        survivors.pop(what, None)
+    else:
+        pod = survivors.get(str(what), PODS[str(what)])
+        pod = {
+            "add": PODS[str(what)],
+            "evict": replace(pod, conditions=(EVICTED,)),
+            "finish": replace(pod, phase="Succeeded"),
+            "move": replace(pod, node_name=ON_DEMAND_NODE),
+        }[kind]
+        placement.put_pod(pod, NOW)
+        survivors[pod.name] = pod
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(_event, max_size=40))
+def test_any_stream_of_watch_events_exports_what_a_fresh_read_of_the_survivors_does(events):
+    placement = watched()
+    survivors: dict[str, PodFacts] = {}
+    nodes = dict(NODES)
+    totals: list[Counter[tuple[str, str, str]]] = []
+    for event in events:
+        _apply(placement, event, survivors, nodes)
+        totals.append(Counter(placement.snapshot(NOW).evictions_total))
+
+    fresh = WatchedPlacement(placement.config, NOW)
+    fresh.replace_nodes(nodes.values(), NOW)
+    fresh.replace_pods(survivors.values(), NOW)
+    mine, theirs = placement.snapshot(NOW), fresh.snapshot(NOW)
+    assert (mine.pods, mine.evicted_pods, mine.nodes) == (
+        theirs.pods,
+        theirs.evicted_pods,
+        theirs.nodes,
+    )
+    assert results_from_metrics(placement) == report_results(
+        list(nodes.values()), list(survivors.values()), placement.config
+    )
+    # The counter never goes down, and counts at least every evicted pod visible now.
+    assert all(not (before - after) for before, after in zip(totals, totals[1:], strict=False))
+    assert not Counter(mine.evicted_pods) - Counter(mine.evictions_total) or any(
+        signal == "ArgoRetry" for _, _, signal in mine.evicted_pods
+    )
