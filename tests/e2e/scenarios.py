@@ -11,7 +11,8 @@ import copy
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +20,34 @@ from lightkube import Client
 from lightkube.resources.core_v1 import Node, Pod
 
 from localcluster import e2e
+from localcluster.seed import name_of
 from tests.e2e import argo
 
 # Argo re-creates a vanished pod instead of retrying it when the pod started less than 10 s
 # before (RECENTLY_STARTED_POD_DURATION); disruptions wait a little longer.
 RUNNING_FOR = 11.0
 FINISH_TIMEOUT = 240.0
+
+
+@dataclass(frozen=True)
+class Caused:
+    """One eviction a test caused, and the signals report-placement counts it with."""
+
+    pod: str
+    kept: str | None
+    """The pod's own signal while it is still there (its DisruptionTarget reason)."""
+    gone: str
+    """What Argo recorded once the pod is gone (a VM gone or a NoExecute taint takes the pods
+    of its node with it, finished ones too)."""
+
+    def signal(self, existing: Collection[str]) -> str:
+        """Return the signal the report should count, given the pods that still exist."""
+        return self.kept if self.kept is not None and self.pod in existing else self.gone
+
+
+def caused_signals(scenarios: Iterable[Scenario], existing: Collection[str]) -> Counter[str]:
+    """Count the evictions the scenarios caused by the signal the report should show."""
+    return Counter(c.signal(existing) for s in scenarios for c in s.caused)
 
 
 @dataclass
@@ -38,6 +61,8 @@ class Scenario:
     status: dict[str, Any] = field(default_factory=dict)
     disrupted: list[Pod] = field(default_factory=list)
     """The pods the disruption took away, in order."""
+    caused: list[Caused] = field(default_factory=list)
+    """The evictions the disruption caused, one per pod taken away."""
     error: str = ""
     client: Client | None = None
     namespace: str = ""
@@ -107,6 +132,7 @@ def evict(template: str, times: int = 1) -> Callable[[Scenario], None]:
             pod = scenario.running_pod(template)
             e2e.evict(scenario.client, pod)
             scenario.disrupted.append(pod)
+            scenario.caused.append(Caused(name_of(pod), "EvictionByEvictionAPI", "ArgoTerminated"))
 
     return disrupt
 
@@ -121,6 +147,7 @@ def drain(template: str) -> Callable[[Scenario], None]:
         scenario.client.patch(Node, str(pod.spec.nodeName), {"spec": {"unschedulable": True}})
         e2e.evict(scenario.client, pod)
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), "EvictionByEvictionAPI", "ArgoTerminated"))
 
     return disrupt
 
@@ -133,6 +160,7 @@ def press(template: str) -> Callable[[Scenario], None]:
         pod = scenario.running_pod(template)
         e2e.press_node(scenario.client, pod)
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), "TerminationByKubelet", "ArgoNodePressure"))
 
     return disrupt
 
@@ -146,6 +174,7 @@ def taint(template: str) -> Callable[[Scenario], None]:
         assert pod.spec is not None
         e2e.taint_out_of_service(scenario.client, str(pod.spec.nodeName))
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), "DeletionByTaintManager", "ArgoTerminated"))
 
     return disrupt
 
@@ -160,6 +189,23 @@ def vm_gone(template: str) -> Callable[[Scenario], None]:
         assert pod.spec is not None
         e2e.vm_gone(scenario.cluster, scenario.client, str(pod.spec.nodeName))
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), None, "ArgoPodDeleted"))  # PodGC deletes it
+
+    return disrupt
+
+
+def force_delete(template: str) -> Callable[[Scenario], None]:
+    """Delete the running pod of ``template`` at once (grace 0): it vanishes, no end reported."""
+
+    def disrupt(scenario: Scenario) -> None:
+        assert scenario.client is not None
+        pod = scenario.running_pod(template)
+        assert pod.metadata is not None
+        scenario.client.delete(
+            Pod, str(pod.metadata.name), namespace=pod.metadata.namespace, grace_period=0
+        )
+        scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), None, "ArgoPodDeleted"))
 
     return disrupt
 
