@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ WORKFLOW_PAGE_SIZE = 50
 """Workflows per LIST page: a Workflow can be up to etcd's 1.5 MB, a pod is a few KB."""
 POD_NAME_FORMAT_ANNOTATION = "workflows.argoproj.io/pod-name-format"
 """Set by Argo on each Workflow (`setWfPodNamesAnnotation`): `v1` or `v2`, the pod names used."""
+_ATTEMPT_SUFFIX = re.compile(r"\([0-9]+\)")
+"""`(0)`: the attempt of a retried DAG in a node's path, left out where a step is named."""
 MAX_NODES_BYTES = 64 << 20
 """At most this much JSON is inflated from a Workflow's `status.compressedNodes`."""
 
@@ -104,7 +107,7 @@ class FailedStep:
     """A retried step that failed, its last attempt taken away: the run failed by evictions."""
 
     step: str
-    """The step's node name below the Workflow (`outer.step`)."""
+    """The step's node name below the Workflow, without DAG attempts (`outer.step`)."""
     evictions: int
     attempts: int
     message: str
@@ -192,7 +195,7 @@ def workflow_facts(workflow: Workflow) -> WorkflowFacts:
         if node.phase in FAILED_PHASES and tries and tries[-1].type == "Pod":
             signals = [eviction_kind(a.phase or "", a.message or "") for a in tries]
             if signals[-1] is not None:
-                step = node.name.removeprefix(f"{name}.")
+                step = _ATTEMPT_SUFFIX.sub("", node.name).removeprefix(f"{name}.")
                 evicted = sum(signal is not None for signal in signals)
                 failed_steps.append(FailedStep(step, evicted, len(tries), node.message or ""))
     attempts = tuple(
