@@ -236,6 +236,13 @@ def read_workflows(client: Client, namespace: str, sink: WorkflowSink) -> None:
                     f"Workflow {facts.namespace}/{facts.name}: {facts.note}, so evictions Argo"
                     " recorded in it are not counted"
                 )
+    except msgspec.ValidationError as error:
+        # status is free-form in Argo's CRD: a Workflow the view cannot read stops the reading
+        # of the rest (a page is decoded at once), never the report.
+        sink.add_note(
+            f"Argo Workflows could not be read ({error}): evictions are counted from"
+            " pods only, and from the Workflows read before"
+        )
     except (ApiError, httpx2.HTTPStatusError) as error:
         # Without the CRD kube-apiserver answers a plain-text 404, which lightkube raises as an
         # HTTPStatusError (seen on kube-apiserver 1.36); a 403 is a JSON Status, an ApiError.

@@ -382,3 +382,15 @@ def test_workflows_are_read_in_the_namespace_and_their_notes_passed_on():
         "Workflow admin/big: its nodes are offloaded to Argo's database, so evictions Argo"
         " recorded in it are not counted"
     ]
+
+
+def test_a_workflow_the_view_cannot_read_is_a_note_not_a_traceback():
+    cluster, sink = FakeCluster(), Notes()
+    broken = manifest(*retried("step", ("Error", "pod deleted")))
+    next(iter(broken["status"]["nodes"].values()))["children"] = "not-a-list"
+    cluster.add("Workflow", broken)
+
+    read_workflows(cluster, "admin", sink)  # type: ignore[arg-type]
+
+    assert sink.workflows == []
+    assert sink.notes[0].startswith("Argo Workflows could not be read (Expected `array | null`")
