@@ -318,6 +318,7 @@ class TaskResultPlayer:
     """Report outputs of succeeded pods as Argo's wait container does (a WorkflowTaskResult).
 
     Runs in a thread while used as a context manager; ``reported`` counts the results created.
+    The namespace may be lightkube's ``ALL_NS`` ("*"): then pods of every namespace.
     """
 
     def __init__(self, client: Client, namespace: str) -> None:
@@ -365,7 +366,7 @@ class TaskResultPlayer:
                     "kind": "WorkflowTaskResult",
                     "metadata": {
                         "name": node_id,
-                        "namespace": self._namespace,
+                        "namespace": metadata.namespace,
                         "labels": {
                             WORKFLOW_LABEL: (metadata.labels or {})[WORKFLOW_LABEL],
                             "workflows.argoproj.io/report-outputs-completed": "true",

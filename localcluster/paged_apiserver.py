@@ -1,6 +1,7 @@
 """A small kube-apiserver stand-in that serves paginated LISTs of many nodes and pods.
 
-It answers the two LIST requests `report-placement` makes, page by page as kube-apiserver does
+It answers the LIST requests `report-placement` makes (nodes, pods, the pods' Workflows),
+page by page as kube-apiserver does
 (`limit` and `continue`), builds the objects on the fly, and logs every request, so tests and
 the benchmark can count requests at the HTTP seam with a real lightkube client.
 """
@@ -46,12 +47,39 @@ def pod(index: int) -> dict[str, Any]:
     }
 
 
+PODS_PER_WORKFLOW = 10
+
+
+def workflow(index: int) -> dict[str, Any]:
+    """Return the Workflow of pods index*10 to index*10+9: its steps, as Argo records them."""
+    first = pod(index * PODS_PER_WORKFLOW)["metadata"]
+    name = first["labels"]["workflows.argoproj.io/workflow"]
+    nodes = {
+        f"{name}-{step}": {
+            "id": f"{name}-{step}",
+            "name": f"{name}.root.step-{step}",
+            "type": "Pod",
+            "templateName": "system-container-impl",
+            "phase": "Running",
+            "inputs": {"parameters": [{"name": "pod-spec-patch", "value": "{}" * 200}]},
+        }
+        for step in range(PODS_PER_WORKFLOW)
+    }
+    return {
+        "metadata": {"name": name, "namespace": first["namespace"]},
+        "spec": {"templates": [{"name": "system-container-impl", "container": {"image": "x"}}]},
+        "status": {"phase": "Running", "nodes": nodes},
+    }
+
+
 class FakeApiServer(ThreadingHTTPServer):
     """Serves LISTs of nodes and pods in pages, the way kube-apiserver does, and logs requests."""
 
-    def __init__(self, pods: int, nodes: int) -> None:
+    def __init__(self, pods: int, nodes: int, *, workflows: bool = True) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.pods, self.nodes = pods, nodes
+        self.workflows = workflows
+        """Serve the pods' Argo Workflows; without, their API group is not served (404)."""
         self.requests: list[str] = []
 
 
@@ -66,10 +94,15 @@ class _Handler(BaseHTTPRequestHandler):
             "/api/v1/nodes": ("NodeList", node, NODES),
             "/api/v1/pods": ("PodList", pod, PODS),
             # Read for toleration conflicts: none here. Kubeflow's CRDs are not installed.
+            "/apis/argoproj.io/v1alpha1/workflows": (
+                "WorkflowList",
+                workflow,
+                self.server.pods // PODS_PER_WORKFLOW if self.server.workflows else -1,
+            ),
             "/apis/batch/v1/jobs": ("JobList", node, 0),
             "/api/v1/events": ("EventList", node, 0),
         }
-        if url.path not in kinds:
+        if url.path not in kinds or kinds[url.path][2] < 0:
             # As kube-apiserver answers for an API group it does not serve: plain text.
             data = b"404 page not found\n"
             self.send_response(404)
@@ -102,9 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(pods: int = PODS, nodes: int = NODES) -> Iterator[tuple[FakeApiServer, Client]]:
+def serving(
+    pods: int = PODS, nodes: int = NODES, *, workflows: bool = True
+) -> Iterator[tuple[FakeApiServer, Client]]:
     """Run the server in a thread; yield it and a lightkube client connected to it."""
-    server = FakeApiServer(pods, nodes)
+    server = FakeApiServer(pods, nodes, workflows=workflows)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from evictions import EVICTION_MESSAGE_PATTERN
 from identity import CLASS_LABEL, DEFAULTS_LABEL, charm_labels
 from spot_config import Placement, RetryOn, SpotConfig
 from workloads import POD_DEFAULT_RULES, PodDefaultRule, WorkloadClass
@@ -23,20 +24,6 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 WORKFLOW_DEFAULTS_KEY = "workflowDefaults"
 """The key of Argo's workflow-controller ConfigMap that the rendered document goes into."""
 
-# Messages Argo (3.7.17, inferFailedReason and podReconciliation) records on a step whose pod was
-# taken away: deleted before Argo saw an end ("pod deleted"); terminated gracefully on deletion
-# (Eviction API, drain, taint manager: "main: Error (exit code 143)", or 137 after the grace
-# period, or ContainerStatusUnknown for a container kubelet could not find); node-pressure
-# eviction ("The node was low on resource: ..."); kubelet node shutdown, scheduler preemption,
-# and PodGC's orphans ("neither main nor wait"). OOMKilled (137 with reason OOMKilled) is not
-# one: it would fail again. `.` stands for the parenthesis so that no backslash needs escaping
-# through YAML, expr-lang and Go regexp. DAG and steps retry wrappers carry no such message, so
-# matching it keeps them from multiplying attempts.
-EVICTION_MESSAGE_PATTERN = (
-    "(?i)(pod deleted|imminent node shutdown|node is shutting down|shutting, evicting"
-    "|evict|low on resource|preempt|neither main nor wait"
-    "|exit code 143|Error .exit code 137|ContainerStatusUnknown)"
-)
 RETRY_MESSAGE_MIN_ARGO = "3.5"
 """`lastRetry.message` first appears in Argo 3.5."""
 

@@ -1,8 +1,9 @@
 """Read nodes and pods from the cluster into the placement report, a page at a time.
 
 The report reads with one paginated LIST of nodes and one of pods (page size 500), the label
-selector evaluated by the API server, plus one GET when a single namespace is asked for, and,
-when the config renders PodDefaults, the workloads whose pods conflict with them
+selector evaluated by the API server, plus one GET when a single namespace is asked for, the
+Workflows whose `status.nodes` record evictions whose pods are gone (`placement.workflows`,
+50 a page), and, when the config renders PodDefaults, the workloads whose pods conflict with them
 (`read_conflicts`). Pages of nodes and pods are decoded into `placement.views`, which hold only
 the fields read here. Each object is copied into a fact record (`placement.facts`,
 `conflicts`), handed to the sink (a `PlacementTally`) and dropped. This module only reads: it
@@ -42,6 +43,7 @@ from label_selectors import LabelSelector, SelectorRequirement
 from placement import views
 from placement.facts import Condition, NodeFacts, PodFacts
 from placement.request import ReportRequest
+from placement.workflows import WorkflowFacts, read_workflows
 from spot_profiles import Toleration
 
 PAGE_SIZE = 500
@@ -62,6 +64,12 @@ class PlacementSink(Protocol):
 
     def add_conflict(self, conflict: Conflict) -> None:
         """Take one workload whose pods the PodDefault webhook rejects."""
+
+    def add_workflow(self, workflow: WorkflowFacts) -> None:
+        """Take what Argo recorded in one Workflow (`placement.workflows`)."""
+
+    def add_note(self, note: str) -> None:
+        """Take a note about what could not be read."""
 
 
 def read_placement(
@@ -104,6 +112,7 @@ def read_placement(
         )
         for pod in pods:
             sink.add_pod(pod_facts(pod))
+        read_workflows(client, request.namespace, sink)
         for conflict in read_conflicts(client, request.namespace, pod_defaults, every_kind=True):
             sink.add_conflict(conflict)
     except API_ERRORS as error:

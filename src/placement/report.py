@@ -13,11 +13,11 @@ from collections.abc import Mapping
 import yaml
 
 from placement.action_results import split_report
+from placement.argo_records import TABLE_FAILED_STEPS
 from placement.facts import eviction_taint
 from placement.request import ReportFormat
 from placement.rules import Verdict, node_pool
 from placement.summary import Counts, PlacementSummary
-from spot_config import RetryOn
 from workloads import WorkloadClass
 
 TABLE_NAMESPACE_ROWS = 25
@@ -107,12 +107,14 @@ def table(summary: PlacementSummary) -> str:
         "",
         *_needs_action_lines(summary),
         *_evicting_lines(summary),
+        *_failed_step_lines(summary),
         *_conflict_lines(summary),
         *_namespace_lines(summary),
         "",
         _drain_line(summary),
         _eviction_line(summary),
         _savings_line(summary),
+        *(f"Note: {note}" for note in summary.notes),
     ]
     return "\n".join(parts)
 
@@ -194,12 +196,28 @@ def _drain_line(summary: PlacementSummary) -> str:
     return f"Nodes cordoned or draining: {shown}{more}"
 
 
+def _failed_step_lines(summary: PlacementSummary) -> list[str]:
+    if not summary.failed_steps:
+        return []
+    lines = ["FAILED BY EVICTIONS (Argo steps whose last attempt was taken away)"]
+    lines.extend(step.describe() for step in summary.failed_steps[:TABLE_FAILED_STEPS])
+    more = len(summary.failed_steps) - TABLE_FAILED_STEPS
+    if more > 0:
+        lines.append(f"… {more} more: format=json lists them")
+    lines.append("")
+    return lines
+
+
 def _eviction_line(summary: PlacementSummary) -> str:
     signals = ", ".join(f"{name} {count}" for name, count in sorted(summary.signals.items()))
     line = f"Evictions: {summary.total.evictions}" + (f" ({signals})" if signals else "")
-    retry_on = summary.config.retry.on
-    if summary.retries and retry_on is not RetryOn.EVICTIONS:
-        line += f"; Argo retried {summary.retries} attempts (retry-on={retry_on})"
+    if summary.retries:
+        line += f"; Argo retried {summary.retries} attempt{'' if summary.retries == 1 else 's'}"
+        if summary.application_retries:
+            line += (
+                f", {summary.application_retries} of them after application failures"
+                " (not evictions)"
+            )
     return line
 
 
@@ -228,7 +246,8 @@ def document(summary: PlacementSummary) -> dict[str, object]:
         "totals": total.to_dict(discount),
         "classes": {str(w): c.to_dict(discount) for w, c in _by_class(summary)},
         "namespaces": {ns: c.to_dict(discount) for ns, c in sorted(summary.by_namespace.items())},
-        "evictions": {"total": total.evictions, "signals": dict(sorted(summary.signals.items()))},
+        "evictions": _evictions(summary),
+        "notes": list(summary.notes),
         "savings": {
             "estimate": True,
             "spot-discount": discount,
@@ -266,6 +285,16 @@ def document(summary: PlacementSummary) -> dict[str, object]:
         ],
         "pod-columns": list(POD_COLUMNS),
         "pods": _pods_by_namespace_and_node(summary),
+    }
+
+
+def _evictions(summary: PlacementSummary) -> dict[str, object]:
+    return {
+        "total": summary.total.evictions,
+        "signals": dict(sorted(summary.signals.items())),
+        "argo-retries": summary.retries,
+        "application-retries": summary.application_retries,
+        "failed-steps": [step.to_dict() for step in summary.failed_steps],
     }
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from conflicts import Conflict
+from placement.argo_records import FailedStepRow
 from placement.facts import NodeFacts
 from placement.request import ReportRequest
 from placement.rules import NodeType, Verdict
@@ -85,9 +86,10 @@ class PlacementSummary:
     by_namespace: Mapping[str, Counts]
     total: Counts
     signals: Mapping[str, int]
-    """Evictions by how the pod showed them (`ArgoRetry` for retries only evictions explain)."""
+    """Evictions by how the pod showed them, or what Argo recorded (`evictions.EVICTION_SIGNALS`)
+    when the pod is gone."""
     retries: int
-    """Retry attempts Argo made, of the steps whose pods were seen."""
+    """Retry attempts Argo made, as its Workflows record them (else as the pods' names tell)."""
     needs_action: tuple[PodRow, ...]
     """The first TABLE_POD_ROWS at-risk and stuck pods."""
     needs_action_total: int
@@ -99,6 +101,12 @@ class PlacementSummary:
     """The pods on each evicting node: its eviction takes them."""
     conflicts: tuple[Conflict, ...] = ()
     """Workloads whose pods the PodDefault webhook rejects because of the charm's toleration."""
+    application_retries: int = 0
+    """Of the retries, those after a failure that was no eviction (never counted as one)."""
+    failed_steps: tuple[FailedStepRow, ...] = ()
+    """Argo steps that failed after their last attempt was taken away."""
+    notes: tuple[str, ...] = ()
+    """What the report could not read (Argo Workflows missing or forbidden)."""
 
     @property
     def spot_nodes(self) -> int:

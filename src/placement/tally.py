@@ -16,6 +16,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from conflicts import Conflict, unique_conflicts
+from placement.argo_records import ArgoSettlement, SeenPod, settle
 from placement.facts import (
     NodeFacts,
     PodFacts,
@@ -30,13 +31,12 @@ from placement.facts import (
 from placement.request import ReportRequest
 from placement.rules import NEEDS_ACTION, NodeType, Verdict, attention_reason, node_type, verdict
 from placement.summary import Counts, PlacementSummary, PodRow
-from spot_config import RetryOn, SpotConfig
-from workloads import WorkloadClass, classify_pod
+from placement.workflows import WorkflowFacts
+from spot_config import SpotConfig
+from workloads import ARGO_WORKFLOW_LABEL, WorkloadClass, classify_pod
 
 TABLE_POD_ROWS = 20
 """At most this many at-risk and stuck pods are named in the table; the rest are counted."""
-ARGO_RETRY_SIGNAL = "ArgoRetry"
-"""The eviction signal of retries that only an eviction can explain (retry-on=evictions)."""
 
 
 @dataclass
@@ -114,6 +114,10 @@ class PlacementTally:
         self._evicting: dict[str, str] = {}
         self._pods: dict[tuple[str, str], _Judged] = {}
         self._conflicts: list[Conflict] = []
+        self._workflows: dict[tuple[str, str], WorkflowFacts] = {}
+        self._argo_pods: dict[tuple[str, str], str] = {}
+        """The Workflow of each Argo pod counted, by (namespace, pod)."""
+        self._notes: list[str] = []
 
     def add_node(self, node: NodeFacts) -> None:
         """Record a node and its type; pods are judged against the nodes known when added."""
@@ -133,16 +137,27 @@ class PlacementTally:
         """Record a workload whose pods the webhook rejects because of the charm's toleration."""
         self._conflicts.append(conflict)
 
+    def add_workflow(self, workflow: WorkflowFacts) -> None:
+        """Record what Argo recorded in a Workflow, in place of what it recorded before."""
+        self._workflows[workflow.namespace, workflow.name] = workflow
+
+    def add_note(self, note: str) -> None:
+        """Record something the report could not read, to say so."""
+        self._notes.append(note)
+
     def add_pod(self, pod: PodFacts) -> None:
         """Judge a pod and count it, in place of what it counted before if it is counted already.
 
         Finished pods count only toward evictions unless the request includes them.
         """
         self._pods[pod.namespace, pod.name] = self._judge(pod)
+        if (workflow := pod.labels.get(ARGO_WORKFLOW_LABEL)) is not None:
+            self._argo_pods[pod.namespace, pod.name] = workflow
 
     def remove_pod(self, namespace: str, name: str) -> None:
         """Stop counting a pod (a watch's DELETED); a pod never added is ignored."""
         self._pods.pop((namespace, name), None)
+        self._argo_pods.pop((namespace, name), None)
 
     def _judge(self, pod: PodFacts) -> _Judged:
         workload = classify_pod(pod.labels, pod.namespace, self.control_plane_namespaces)
@@ -227,25 +242,32 @@ class _Summing:
             if len(self.needs_action) < TABLE_POD_ROWS:
                 self.needs_action.append(row)
 
-    def _settle_retries(self) -> int:
-        retries = from_retries = 0
-        for step in self.steps.values():
-            retries += step.highest
-            # Attempt n means n earlier attempts failed; disrupted ones are counted already.
-            unexplained = step.highest - step.disrupted
-            if unexplained > 0 and self.tally.config.retry.on is RetryOn.EVICTIONS:
-                # Only evictions are retried under retry-on=evictions: each retry was one.
-                from_retries += unexplained
-                self.by_class.setdefault(step.workload, _Sums()).evictions += unexplained
-                self.by_namespace.setdefault(step.namespace, _Sums()).evictions += unexplained
-        if from_retries:
-            self.signals[ARGO_RETRY_SIGNAL] += from_retries
-        return retries
+    def _settle_argo(self) -> tuple[int, ArgoSettlement]:
+        """Count the evictions Argo recorded that no pod shows; return Argo's retries.
+
+        Without Workflows read, the retries are what the pods' attempt numbers tell.
+        """
+        tally = self.tally
+        pods = {
+            key: SeenPod(judged.workload, judged.signal is not None)
+            for key, judged in tally._pods.items()
+        }
+        selected = None
+        if tally.request.selector:
+            selected = frozenset((ns, wf) for (ns, _), wf in tally._argo_pods.items())
+        settled = settle(tally._workflows.values(), pods, selected)
+        for (namespace, workload, signal), count in settled.evictions.items():
+            self.signals[signal] += count
+            self.by_class.setdefault(workload, _Sums()).evictions += count
+            self.by_namespace.setdefault(namespace, _Sums()).evictions += count
+        if settled.workflows:
+            return settled.retries, settled
+        return sum(step.highest for step in self.steps.values()), settled
 
     def summary(self) -> PlacementSummary:
         for judged in self.tally._pods.values():
             self._count(judged)
-        retries = self._settle_retries()
+        retries, argo = self._settle_argo()
         total = _Sums()
         for sums in self.by_class.values():
             total.add(sums)
@@ -267,4 +289,7 @@ class _Summing:
             evicting=MappingProxyType(dict(tally._evicting)),
             doomed=MappingProxyType({node: tuple(rows) for node, rows in self.doomed.items()}),
             conflicts=tuple(unique_conflicts(tally._conflicts)),
+            application_retries=argo.application_retries,
+            failed_steps=tuple(argo.failed_steps),
+            notes=tuple(dict.fromkeys(tally._notes)),
         )

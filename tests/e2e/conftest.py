@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lightkube import Client
+from lightkube import ALL_NS, Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
 from ops import testing
 
 from charm import KubeflowSpotCharm
@@ -67,8 +69,18 @@ def e2e(request: pytest.FixtureRequest) -> Iterator[E2E]:
                 f"e2e cluster ready in {plane.startup_seconds + time.monotonic() - began:.1f} s"
                 " (control plane, kwok ×4, kube-controller-manager, workflow-controller)"
             )
-            with TaskResultPlayer(client, PROFILE_NAMESPACE):
+            with TaskResultPlayer(client, ALL_NS):
                 yield E2E(plane, client, cluster)
+
+
+def own_namespace(e2e: E2E, name: str) -> str:
+    """Create a namespace with KFP's `pipeline-runner` ServiceAccount, for one module's runs.
+
+    A module that reports on its runs (report-placement namespace=...) counts only its own.
+    """
+    e2e.client.create(Namespace(metadata=ObjectMeta(name=name)))
+    e2e.client.create(ServiceAccount(metadata=ObjectMeta(name="pipeline-runner", namespace=name)))
+    return name
 
 
 @pytest.hookimpl(wrapper=True)

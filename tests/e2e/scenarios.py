@@ -7,16 +7,22 @@ scenarios of a test module side by side keeps the suite's wall time near the lon
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from lightkube import Client
+from lightkube.core import decoders
 from lightkube.resources.core_v1 import Node, Pod
 
 from localcluster import e2e, kfp_v1
+from localcluster.seed import name_of
 from tests.e2e import argo
 
 # Argo re-creates a vanished pod instead of retrying it when the pod started less than 10 s
@@ -31,6 +37,27 @@ config_reloads = e2e.config_reloads
 wait_config_reloaded = e2e.wait_config_reloaded
 
 
+@dataclass(frozen=True)
+class Caused:
+    """One eviction a test caused, and the signals report-placement counts it with."""
+
+    pod: str
+    kept: str | None
+    """The pod's own signal while it is still there (its DisruptionTarget reason)."""
+    gone: str
+    """What Argo recorded once the pod is gone (a VM gone or a NoExecute taint takes the pods
+    of its node with it, finished ones too)."""
+
+    def signal(self, existing: Collection[str]) -> str:
+        """Return the signal the report should count, given the pods that still exist."""
+        return self.kept if self.kept is not None and self.pod in existing else self.gone
+
+
+def caused_signals(scenarios: Iterable[Scenario], existing: Collection[str]) -> Counter[str]:
+    """Count the evictions the scenarios caused by the signal the report should show."""
+    return Counter(c.signal(existing) for s in scenarios for c in s.caused)
+
+
 @dataclass
 class Scenario:
     """One Workflow and what is done to it while it runs."""
@@ -42,6 +69,8 @@ class Scenario:
     status: dict[str, Any] = field(default_factory=dict)
     disrupted: list[Pod] = field(default_factory=list)
     """The pods the disruption took away, in order."""
+    caused: list[Caused] = field(default_factory=list)
+    """The evictions the disruption caused, one per pod taken away."""
     error: str = ""
     client: Client | None = None
     namespace: str = ""
@@ -49,6 +78,7 @@ class Scenario:
     _thread: threading.Thread | None = None
 
     def start(self, client: Client, namespace: str, cluster: e2e.E2ECluster) -> None:
+        _warm_decoders()
         self.client, self.namespace, self.cluster = client, namespace, cluster
         self.name = argo.submit(client, namespace, self.manifest)
         self._thread = threading.Thread(target=self._run, name=self.label, daemon=True)
@@ -87,6 +117,20 @@ class Scenario:
         return argo.attempts(self.status, template)
 
 
+@functools.cache
+def _warm_decoders() -> None:
+    """Decode each type the scenario threads decode once, here, before the threads start.
+
+    One `make e2e` run crashed (SIGSEGV in msgspec's decode, lightkube 1.0 `decode_object`)
+    when several scenario threads evicted at the same moment, each decoding the Eviction
+    response first; msgspec builds a type's decoder on first use, so that is done once here.
+    """
+    for kind in (Pod, Pod.Eviction, Pod.Status, Node, Node.Status, e2e.Workflow):
+        with contextlib.suppress(msgspec.ValidationError):
+            msgspec.json.decode(b"{}", type=kind)
+        decoders.decode_list(b'{"items": []}', kind)
+
+
 def run_all(
     client: Client, namespace: str, cluster: e2e.E2ECluster, scenarios: list[Scenario]
 ) -> dict[str, Scenario]:
@@ -111,6 +155,7 @@ def evict(template: str, times: int = 1) -> Callable[[Scenario], None]:
             pod = scenario.running_pod(template)
             e2e.evict(scenario.client, pod)
             scenario.disrupted.append(pod)
+            scenario.caused.append(Caused(name_of(pod), "EvictionByEvictionAPI", "ArgoTerminated"))
 
     return disrupt
 
@@ -125,6 +170,7 @@ def drain(template: str) -> Callable[[Scenario], None]:
         scenario.client.patch(Node, str(pod.spec.nodeName), {"spec": {"unschedulable": True}})
         e2e.evict(scenario.client, pod)
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), "EvictionByEvictionAPI", "ArgoTerminated"))
 
     return disrupt
 
@@ -137,6 +183,7 @@ def press(template: str) -> Callable[[Scenario], None]:
         pod = scenario.running_pod(template)
         e2e.press_node(scenario.client, pod)
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), "TerminationByKubelet", "ArgoNodePressure"))
 
     return disrupt
 
@@ -150,6 +197,7 @@ def taint(template: str) -> Callable[[Scenario], None]:
         assert pod.spec is not None
         e2e.taint_out_of_service(scenario.client, str(pod.spec.nodeName))
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), "DeletionByTaintManager", "ArgoTerminated"))
 
     return disrupt
 
@@ -164,6 +212,23 @@ def vm_gone(template: str) -> Callable[[Scenario], None]:
         assert pod.spec is not None
         e2e.vm_gone(scenario.cluster, scenario.client, str(pod.spec.nodeName))
         scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), None, "ArgoPodDeleted"))  # PodGC deletes it
+
+    return disrupt
+
+
+def force_delete(template: str) -> Callable[[Scenario], None]:
+    """Delete the running pod of ``template`` at once (grace 0): it vanishes, no end reported."""
+
+    def disrupt(scenario: Scenario) -> None:
+        assert scenario.client is not None
+        pod = scenario.running_pod(template)
+        assert pod.metadata is not None
+        scenario.client.delete(
+            Pod, str(pod.metadata.name), namespace=pod.metadata.namespace, grace_period=0
+        )
+        scenario.disrupted.append(pod)
+        scenario.caused.append(Caused(name_of(pod), None, "ArgoPodDeleted"))
 
     return disrupt
 

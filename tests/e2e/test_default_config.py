@@ -8,19 +8,25 @@ VM takes its node away). Each test reads what Argo recorded in the Workflow's st
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import yaml
-from lightkube.resources.core_v1 import ConfigMap, Node
+from lightkube.resources.core_v1 import ConfigMap, Node, Pod
 from ops import testing
 
 from charm import KubeflowSpotCharm
 from localcluster.charm_context import charm_context
-from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, SPOT_LABEL
+from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, SPOT_LABEL, name_of
 from tests.e2e import argo
+from tests.e2e.conftest import own_namespace
 from tests.e2e.scenarios import (
     Scenario,
+    caused_signals,
     config_reloads,
     drain,
     evict,
@@ -47,6 +53,8 @@ RUN = argo.RUN_ANNOTATION
 EXIT = argo.EXIT_CODE_ANNOTATION
 DEFAULT_BACKOFF_SECONDS = 300  # retry-backoff=5m: the wait a retry wrapper used to add
 V2_DRIVERS = ("system-dag-driver", "system-container-driver")
+NAMESPACE = "e2e-defaults"
+"""This module's runs, alone in their namespace, so that report-placement counts only them."""
 
 
 def _reconcile(context: testing.Context, **config: object) -> None:
@@ -54,8 +62,15 @@ def _reconcile(context: testing.Context, **config: object) -> None:
     context.run(context.on.config_changed(), state)
 
 
+def _report(context: testing.Context, **params: object) -> dict[str, Any]:
+    state = testing.State(leader=True, model=testing.Model(name=KUBEFLOW_NAMESPACE))
+    context.run(context.on.action("report-placement", params=params), state)
+    return dict(context.action_results or {})
+
+
 @pytest.fixture(scope="module")
 def runs(e2e, kfp_v1, kfp_v2) -> Iterator[dict[str, Scenario]]:
+    namespace = own_namespace(e2e, NAMESPACE)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: e2e.client)
         context = charm_context()
@@ -107,22 +122,33 @@ def runs(e2e, kfp_v1, kfp_v2) -> Iterator[dict[str, Scenario]]:
                 evict("step", times=6),
             ),
         ]
-        results = run_all(e2e.client, e2e.namespace, e2e.cluster, first)
+        results = run_all(e2e.client, namespace, e2e.cluster, first)
         restore_nodes(e2e.client)
         # A NoExecute taint evicts every pod of its node, so these two run alone; the taint
         # scenario starts once the VM is gone, on the nodes that are left.
         gone = Scenario("vm-gone", nested("vm-gone-", step("step", run="30s")), vm_gone("step"))
-        gone.start(e2e.client, e2e.namespace, e2e.cluster)
+        gone.start(e2e.client, namespace, e2e.cluster)
         assert argo.poll(lambda: bool(gone.disrupted), timeout=120)
         tainted = Scenario("taint", nested("taint-", step("step", run="25s")), taint("step"))
-        tainted.start(e2e.client, e2e.namespace, e2e.cluster)
+        tainted.start(e2e.client, namespace, e2e.cluster)
         results |= {"vm-gone": gone.join(), "taint": tainted.join()}
         restore_nodes(e2e.client)
+        report = {"namespace": namespace, "include-finished": True}
+        REPORTS["json"] = _report(context, format="json", **report)
+        REPORTS["table"] = _report(context, **report)
+        # The pods there were when the report was made: an evicted pod still there counts
+        # by its own signal, one that is gone by what Argo recorded.
+        EXISTING.update(name_of(p) for p in e2e.client.list(Pod, namespace=namespace))
         yield results
         last_unit = testing.State(
             leader=True, planned_units=0, model=testing.Model(name=KUBEFLOW_NAMESPACE)
         )
         context.run(context.on.remove(), last_unit)
+
+
+REPORTS: dict[str, dict[str, Any]] = {}
+"""report-placement on this module's namespace after every run, as json and as a table."""
+EXISTING: set[str] = set()
 
 
 def _pods_on_spot_with_defaults(e2e, scenario: Scenario) -> list[str]:
@@ -131,7 +157,7 @@ def _pods_on_spot_with_defaults(e2e, scenario: Scenario) -> list[str]:
         n.metadata.name for n in e2e.client.list(Node, labels={SPOT_LABEL: "spot"}) if n.metadata
     }
     problems = []
-    for pod in argo.pods(e2e.client, e2e.namespace, scenario.name):
+    for pod in argo.pods(e2e.client, scenario.namespace, scenario.name):
         spec = pod.spec
         tolerations = [t.to_dict() for t in spec.tolerations or []]
         required = spec.affinity and spec.affinity.nodeAffinity
@@ -248,3 +274,73 @@ def test_a_step_evicted_more_than_retry_limit_times_fails_with_the_eviction(runs
     assert len(attempts) == 5 + 1  # retry-limit=5
     assert {a.message for a in attempts} == {"main: Error (exit code 143)"}
     assert scenario.status["message"] == "retryStrategy.expression evaluated to false"
+
+    # What the user sees: Argo says only that the expression said no; the report says why.
+    [failed] = _report_json()["evictions"]["failed-steps"]
+    assert failed["workflow"] == f"{NAMESPACE}/{scenario.name}"
+    assert (failed["evictions"], failed["attempts"]) == (len(scenario.disrupted), len(attempts))
+    assert f"failed, evicted {len(attempts)} times" in REPORTS["table"]["report"]
+
+
+def _report_json() -> dict[str, Any]:
+    return dict(json.loads(REPORTS["json"]["report"]))
+
+
+def _caused(runs: dict[str, Scenario]) -> Counter[str]:
+    return caused_signals([scenario.join() for scenario in runs.values()], EXISTING)
+
+
+def test_the_report_counts_exactly_the_evictions_the_runs_caused_by_signal_and_class(runs):
+    caused = _caused(runs)
+    report = _report_json()
+    print(REPORTS["table"]["report"])  # shown with -rP: what a person reads after these runs
+
+    assert report["evictions"]["signals"] == dict(caused)
+    assert report["evictions"]["total"] == caused.total() == REPORTS["json"]["evictions"]
+    assert report["classes"]["pipelines"]["evictions"] == caused.total()
+    assert report["namespaces"][NAMESPACE]["evictions"] == caused.total()
+    assert report["notes"] == []
+
+
+def test_the_report_counts_retries_after_application_failures_apart_from_evictions(runs):
+    """set_retry's five retries of exit 1 are retries, never evictions."""
+    app_retries = len(runs["set-retry-app-failure"].join().attempts("download-data")) - 1
+    evicted_and_failed = len(runs["evicted-every-time"].join().disrupted)
+    # Every eviction was retried but the last of the step evicted more than retry-limit times.
+    retried_evictions = _caused(runs).total() - 1
+    evictions = _report_json()["evictions"]
+
+    assert evicted_and_failed == 6
+    assert evictions["application-retries"] == app_retries == 5
+    assert evictions["argo-retries"] == retried_evictions + app_retries
+
+
+def _run_hours(pod) -> float:
+    """Hours from the first container start to the last container end, as kwok set them."""
+    states = [s.state for s in pod.status.containerStatuses or []]
+    starts = [
+        t
+        for s in states
+        for t in (s.running and s.running.startedAt, s.terminated and s.terminated.startedAt)
+        if t
+    ]
+    ends = [s.terminated.finishedAt if s.terminated else None for s in states]
+    if not starts:
+        return 0.0
+    end = max(ends) if ends and all(ends) else datetime.now(UTC)
+    return (end - min(starts)).total_seconds() / 3600
+
+
+def test_spot_pod_hours_are_what_kwok_recorded_and_not_zero(e2e, runs):
+    spot_nodes = {
+        n.metadata.name for n in e2e.client.list(Node, labels={SPOT_LABEL: "spot"}) if n.metadata
+    }
+    expected = sum(
+        _run_hours(pod)
+        for pod in e2e.client.list(Pod, namespace=NAMESPACE)
+        if pod.spec.nodeName in spot_nodes
+    )
+    savings = _report_json()["savings"]
+
+    assert expected > 0.01
+    assert savings["spot-pod-hours"] == pytest.approx(expected, abs=0.01)

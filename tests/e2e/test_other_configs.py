@@ -1,4 +1,7 @@
-"""Other configs on the real workflow-controller: prefer and require without spot, retry-on=all.
+"""Other configs on the real workflow-controller, and steps with tolerations of their own.
+
+prefer and require without spot, retry-on=all and errors, and the seed's spot pipeline (its own
+toleration and affinity) under require.
 
 Each scenario reconfigures the charm (ops.testing against the e2e cluster), waits for Argo to
 reload its ConfigMap, then runs; they run one after the other because the defaults are
@@ -22,10 +25,14 @@ from tests.e2e import argo
 from tests.e2e.scenarios import (
     Scenario,
     config_reloads,
+    evict,
     flat,
+    force_delete,
     nested,
     restore_nodes,
+    run_all,
     step,
+    v1_pipeline,
     wait_config_reloaded,
 )
 
@@ -48,11 +55,11 @@ def _cordon_spot(e2e, unschedulable: bool) -> None:
 def _report(context: testing.Context, **params: Any) -> dict[str, Any]:
     state = testing.State(leader=True, model=testing.Model(name=KUBEFLOW_NAMESPACE))
     context.run(context.on.action("report-placement", params=params), state)
-    return context.action_results or {}
+    return dict(context.action_results or {})  # the next run clears the Context's results
 
 
 @pytest.fixture(scope="module")
-def runs(e2e) -> Iterator[dict[str, Any]]:
+def runs(e2e, kfp_v1) -> Iterator[dict[str, Any]]:
     results: dict[str, Any] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(KubeflowSpotCharm, "lightkube_client", lambda self: e2e.client)
@@ -90,6 +97,8 @@ def runs(e2e) -> Iterator[dict[str, Any]]:
             )
             all_.start(e2e.client, e2e.namespace, e2e.cluster)
             results["all"] = all_.join()
+            results |= _retry_on_errors(e2e, context)
+            results |= _own_tolerations_under_require(e2e, context, kfp_v1)
             yield results
         finally:
             restore_nodes(e2e.client)
@@ -97,6 +106,53 @@ def runs(e2e) -> Iterator[dict[str, Any]]:
                 leader=True, planned_units=0, model=testing.Model(name=KUBEFLOW_NAMESPACE)
             )
             context.run(context.on.remove(), last_unit)
+
+
+def _retry_on_errors(e2e, context: testing.Context) -> dict[str, Any]:
+    """retry-on=errors is Argo's OnError: run an eviction, a vanished pod and exit 1 under it."""
+    _reconcile(e2e, context, **{"retry-on": "errors", "retry-limit": 2})
+    scenarios = [
+        Scenario(label, argo.with_backoff(flat(f"{label}-", template), "1s"), disrupt)
+        for label, template, disrupt in [
+            ("errors-evicted", step("step", run="25s"), evict("step")),
+            ("errors-vanished", step("step", run="25s"), force_delete("step")),
+            ("errors-app-failure", step("step", run="1s", exit_code=1), None),
+        ]
+    ]
+    return run_all(e2e.client, e2e.namespace, e2e.cluster, scenarios)
+
+
+OWN_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _own_tolerations_under_require(e2e, context: testing.Context, kfp_v1) -> dict[str, Any]:
+    """Run steps with tolerations of their own under require, then report-placement.
+
+    The seed's spot pipeline (its own toleration is the spot one), and a step whose own
+    toleration is another one.
+    """
+    _reconcile(e2e, context)
+    seed = Scenario("seed-spot", v1_pipeline(kfp_v1["spot"], "seed-spot-", {}))
+    seed.start(e2e.client, e2e.namespace, e2e.cluster)
+    template = step("step", run="3s")
+    template["tolerations"] = [OWN_TOLERATION]
+    other = argo.submit(e2e.client, e2e.namespace, flat("own-toleration-", template))
+    assert argo.poll(
+        lambda: any(
+            "untolerated taint" in a.message
+            for a in argo.attempts(argo.status(e2e.client, e2e.namespace, other), "step")
+        ),
+        timeout=PENDING_SECONDS,
+    )
+    results: dict[str, Any] = {"seed-spot": seed.join()}
+    params = {"namespace": e2e.namespace, "include-finished": True, "format": "json"}
+    results["own-report"] = json.loads(_report(context, **params)["report"])
+    results["own-toleration"] = argo.status(e2e.client, e2e.namespace, other)
+    results["own-toleration-pods"] = argo.pods(e2e.client, e2e.namespace, other)
+    e2e.client.delete(argo.Workflow, other, namespace=e2e.namespace)
+    for pod in results["own-toleration-pods"]:  # no garbage collector runs here
+        e2e.client.delete(argo.Pod, pod.metadata.name, namespace=e2e.namespace)
+    return results
 
 
 def test_prefer_without_spot_capacity_falls_back_to_on_demand_and_succeeds(runs):
@@ -130,3 +186,67 @@ def test_retry_on_all_retries_an_application_failure_up_to_the_limit(runs):
     assert scenario.status["phase"] == "Failed"
     assert len(attempts) == 2 + 1
     assert {a.message for a in attempts} == {"main: Error (exit code 1)"}
+
+
+def test_retry_on_errors_retries_a_vanished_pod_only(runs):
+    """Argo's OnError retries phase Error ("pod deleted"), not Failed.
+
+    Not the graceful eviction (exit 143), not exit 1 (processNodeRetries, operator.go v3.7.17).
+    """
+    evicted = runs["errors-evicted"].attempts("step")
+    vanished = runs["errors-vanished"].attempts("step")
+    failed = runs["errors-app-failure"].attempts("step")
+
+    assert [(a.phase, a.message) for a in evicted] == [("Failed", "main: Error (exit code 143)")]
+    assert [(a.phase, a.message) for a in vanished] == [
+        ("Error", "pod deleted"),
+        ("Succeeded", ""),
+    ]
+    assert [(a.phase, a.message) for a in failed] == [("Failed", "main: Error (exit code 1)")]
+    assert [runs[k].status["phase"] for k in ("errors-evicted", "errors-vanished")] == [
+        "Failed",
+        "Succeeded",
+    ]
+
+
+def _rows(report: dict[str, Any], workflow: str) -> list[list[Any]]:
+    return [
+        row
+        for nodes in report["pods"].values()
+        for rows in nodes.values()
+        for row in rows
+        if row[0].startswith(workflow)
+    ]
+
+
+def test_the_seed_spot_pipeline_keeps_its_own_spot_toleration_and_runs_on_spot(e2e, runs):
+    scenario = runs["seed-spot"]
+    tolerations = [
+        [t.to_dict() for t in pod.spec.tolerations or [] if t.key == SPOT_LABEL]
+        for pod in argo.pods(e2e.client, e2e.namespace, scenario.name)
+    ]
+    rows = _rows(runs["own-report"], scenario.name)
+
+    assert scenario.status["phase"] == "Succeeded"
+    assert len(rows) == len(tolerations) == 2
+    assert all(len(own) == 1 for own in tolerations)  # its own, not doubled by the defaults
+    assert {row[3] for row in rows} == {"on-spot"}
+
+
+def test_a_step_whose_own_tolerations_replace_the_spot_one_is_stuck_and_the_report_says_why(
+    runs,
+):
+    [attempt] = argo.attempts(runs["own-toleration"], "step")
+    [pod] = runs["own-toleration-pods"]
+    report = runs["own-report"]
+    [stuck] = [r for r in report["needs-action"] if r["pod"].endswith(pod.metadata.name)]
+
+    assert attempt.phase == "Pending"
+    # Its own toleration only, besides the API server's DefaultTolerationSeconds ones.
+    own = [t.to_dict() for t in pod.spec.tolerations if not t.key.startswith("node.kubernetes")]
+    assert own == [OWN_TOLERATION]
+    assert stuck["verdict"] == "stuck"
+    assert (
+        "requires spot nodes but does not tolerate kubernetes.azure.com/scalesetpriority"
+        in (stuck["reason"])
+    )

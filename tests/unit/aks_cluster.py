@@ -11,6 +11,7 @@ from lightkube.resources.core_v1 import Node, Pod
 
 from placement.facts import NodeFacts, PodFacts
 from placement.reader import node_facts, pod_facts
+from placement.workflows import Workflow, WorkflowFacts, workflow_facts
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "aks_cluster.yaml"
@@ -22,7 +23,7 @@ REPORTED_COUNTS = {"pods-total": 11, "pods-on-spot": 4, "missed": 2, "at-risk": 
 
 @cache
 def manifests(fixture: Path = FIXTURE) -> dict[str, list[dict[str, Any]]]:
-    """Return the fixture's `nodes` and `pods` manifests."""
+    """Return the fixture's `nodes`, `pods` and `workflows` manifests."""
     loaded: dict[str, list[dict[str, Any]]] = yaml.safe_load(fixture.read_text())
     return loaded
 
@@ -36,3 +37,8 @@ def aks_pods(fixture: Path = FIXTURE) -> dict[str, PodFacts]:
     """Return the fixture's pods by name, read the way the charm reads them from the API."""
     pods = (pod_facts(Pod.from_dict(pod)) for pod in manifests(fixture)["pods"])
     return {pod.name: pod for pod in pods}
+
+
+def aks_workflows(fixture: Path = FIXTURE) -> list[WorkflowFacts]:
+    """Return what Argo recorded in the fixture's Workflows, read the way the charm reads it."""
+    return [workflow_facts(Workflow.from_dict(w)) for w in manifests(fixture).get("workflows", [])]

@@ -3,8 +3,11 @@
 The files under golden/ were written by the code of main before issue 10's refactor (commit
 d4c18d5), from the unit fixtures below, and rewritten once by issue 14, whose features change
 these outputs (the trainjob PodDefault, the exclusions in every selector, show-defaults' notes,
-the EVICTING section, the evicting node column and the new counts); nothing in the repository
-rewrites them. Each
+the EVICTING section, the evicting node column and the new counts), and once by issue 16, whose
+report counts the evictions Argo recorded in the fixture's Workflow (`ArgoTerminated` in place
+of the guessed `ArgoRetry`; the eviction is counted under retry-on=errors too) and adds Argo's
+retries, the steps failed by evictions and the notes; nothing in the repository rewrites them.
+Each
 output is compared with its file character for character, so a refactor that changes one byte
 of an output, a key, a number's type or the order of keys fails here.
 """
@@ -24,7 +27,7 @@ from placement.report import action_results, report
 from placement.request import ReportRequest
 from placement.tally import PlacementTally
 from spot_config import SpotConfig
-from tests.unit.aks_cluster import aks_nodes, aks_pods
+from tests.unit.aks_cluster import aks_nodes, aks_pods, aks_workflows
 from tests.unit.shared import MODEL, NOW, kfp_step, leader_state, parse
 from workloads import CONTROL_PLANE_NAMESPACES
 
@@ -69,6 +72,8 @@ def _report(pods: list | None = None, config: SpotConfig | None = None, **params
         tally.add_node(node)
     for pod in aks_pods().values() if pods is None else pods:
         tally.add_pod(pod)
+    for workflow in aks_workflows() if pods is None else ():
+        tally.add_workflow(workflow)
     return tally.finish()
 
 

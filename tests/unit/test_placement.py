@@ -25,7 +25,7 @@ from placement.summary import PlacementSummary
 from placement.tally import TABLE_POD_ROWS, PlacementTally
 from spot_config import SpotConfig
 from spot_profiles import AKS, EKS, Taint, Toleration
-from tests.unit.aks_cluster import REPORTED_COUNTS, aks_nodes, aks_pods
+from tests.unit.aks_cluster import REPORTED_COUNTS, aks_nodes, aks_pods, aks_workflows
 from tests.unit.shared import NOW, kfp_step, parse
 from workloads import CONTROL_PLANE_NAMESPACES
 
@@ -51,6 +51,8 @@ def report(
         tally.add_node(node)
     for pod in aks_pods().values() if pods is None else pods:
         tally.add_pod(pod)
+    for workflow in aks_workflows() if pods is None else ():
+        tally.add_workflow(workflow)
     return tally.finish()
 
 
@@ -218,10 +220,8 @@ def test_pod_status_reasons_that_are_evictions(reason, message, signal):
 
 def test_evictions_are_counted_per_class_and_namespace_even_for_finished_pods():
     document = output.document(report())
-    assert document["evictions"] == {
-        "total": 2,
-        "signals": {"ArgoRetry": 1, "EvictionByEvictionAPI": 1},
-    }
+    assert document["evictions"]["total"] == 2
+    assert document["evictions"]["signals"] == {"ArgoTerminated": 1, "EvictionByEvictionAPI": 1}
     assert document["classes"]["training"]["evictions"] == 1
     assert document["classes"]["pipelines"]["evictions"] == 1
     assert document["namespaces"]["data-science"]["evictions"] == 1
@@ -240,24 +240,23 @@ def argo_attempt(name: str, node_name: str, *conditions: Condition) -> PodFacts:
     )
 
 
-def test_argo_retry_attempts_of_a_step_count_once_with_their_disrupted_pods():
+def test_without_what_argo_recorded_a_retry_is_not_guessed_to_be_an_eviction():
+    """Only pods that show a disruption count; Argo's records say what the retries were."""
     evicted = Condition("DisruptionTarget", "True", "EvictionByEvictionAPI")
     pods = [
-        argo_attempt("wf-1-a", "wf-1.root.train(0)", evicted),  # seen: counted by its condition
-        argo_attempt("wf-1-b", "wf-1.root.train(1)"),  # attempt 1 of 2 left no pod
+        argo_attempt("wf-1-a", "wf-1.root.train(0)", evicted),
         argo_attempt("wf-1-c", "wf-1.root.train(2)"),
     ]
-    assert output.document(report(pods=pods))["evictions"] == {
-        "total": 2,
-        "signals": {"ArgoRetry": 1, "EvictionByEvictionAPI": 1},
-    }
+    result = report(pods=pods)
+    assert output.document(result)["evictions"]["signals"] == {"EvictionByEvictionAPI": 1}
+    assert (result.total.evictions, result.retries) == (1, 2)
 
 
 def test_argo_retries_are_not_evictions_when_every_failure_is_retried():
     config = parse(retry_on="all")
     result = report(pods=[argo_attempt("wf-1-c", "wf-1.root.train(2)")], config=config)
     assert output.results(result)["evictions"] == 0
-    assert "Argo retried 2 attempts (retry-on=all)" in output.table(result)
+    assert "Argo retried 2 attempts" in output.table(result)
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,10 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from evictions import EVICTION_MESSAGE_PATTERN
 from explain import explain
 from label_selectors import LabelSelector
-from render import EVICTION_MESSAGE_PATTERN, TEMPLATES_DIR, render
+from render import TEMPLATES_DIR, render
 from spot_config import SUPPORTED_ARGO_VERSIONS
 from tests.unit.argo_schema import workflow_errors
 from tests.unit.shared import APP, parse, parse_valid, valid_options

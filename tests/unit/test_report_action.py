@@ -20,6 +20,8 @@ def aks(cluster: FakeCluster) -> FakeCluster:
         cluster.add("Node", node)
     for pod in manifests()["pods"]:
         cluster.add("Pod", pod)
+    for workflow in manifests()["workflows"]:
+        cluster.add("Workflow", workflow)
     return cluster
 
 
