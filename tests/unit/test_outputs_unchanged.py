@@ -3,8 +3,9 @@
 The files under golden/ were written by the code of main before issue 10's refactor (commit
 d4c18d5), from the unit fixtures below, and rewritten once by issue 14, whose features change
 these outputs (the trainjob PodDefault, the exclusions in every selector, show-defaults' notes,
-the EVICTING section, the evicting node column and the new counts); nothing in the repository
-rewrites them. Each
+the EVICTING section, the evicting node column and the new counts), and once by issue 12
+(spot-fallback-after: its option in every summary, show-defaults' notes and the defaults' new
+templateDefaults); nothing in the repository rewrites them. Each
 output is compared with its file character for character, so a refactor that changes one byte
 of an output, a key, a number's type or the order of keys fails here.
 """
