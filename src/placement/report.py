@@ -112,6 +112,7 @@ def table(summary: PlacementSummary) -> str:
         "",
         _drain_line(summary),
         _eviction_line(summary),
+        *filter(None, [summary.fallbacks.line()]),
         _savings_line(summary),
     ]
     return "\n".join(parts)
@@ -229,6 +230,7 @@ def document(summary: PlacementSummary) -> dict[str, object]:
         "classes": {str(w): c.to_dict(discount) for w, c in _by_class(summary)},
         "namespaces": {ns: c.to_dict(discount) for ns, c in sorted(summary.by_namespace.items())},
         "evictions": {"total": total.evictions, "signals": dict(sorted(summary.signals.items()))},
+        "fallbacks": summary.fallbacks.to_dict(),
         "savings": {
             "estimate": True,
             "spot-discount": discount,

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from conflicts import Conflict
 from placement.facts import NodeFacts
+from placement.fallbacks import Fallbacks
 from placement.request import ReportRequest
 from placement.rules import NodeType, Verdict
 from spot_config import SpotConfig
@@ -99,6 +100,8 @@ class PlacementSummary:
     """The pods on each evicting node: its eviction takes them."""
     conflicts: tuple[Conflict, ...] = ()
     """Workloads whose pods the PodDefault webhook rejects because of the charm's toleration."""
+    fallbacks: Fallbacks = Fallbacks()
+    """Steps spot-fallback-after ran on on-demand nodes, and what they cost."""
 
     @property
     def spot_nodes(self) -> int:
