@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 
 from conflicts import Conflict
-from fallback import FALLBACK_LABEL, LAST_RETRY_MIN_ARGO, fallback_gap
+from fallback import FALLBACK_LABEL, LAST_RETRY_MIN_ARGO, Gap, fallback_gap
 from label_selectors import SelectorRequirement
 from render import (
     argo_at_least,
@@ -39,8 +39,10 @@ def status_warnings(config: SpotConfig, conflicts: Sequence[Conflict]) -> list[s
             " off them: taint the spot pool and set spot-node-taint"
         )
     gap = _fallback_gap(config)
-    if gap is not None and not gap.startswith(_INERT):
-        warnings.append(f"spot-fallback-after={config.fallback_after} is not applied: {gap}")
+    if gap is not None and gap.warn:
+        warnings.append(
+            f"spot-fallback-after={config.fallback_after} is not applied: {gap.reason}"
+        )
     if conflicts:
         first, count = conflicts[0], len(conflicts)
         warnings.append(
@@ -92,11 +94,7 @@ def _notes(config: SpotConfig) -> list[str]:
     return notes
 
 
-_INERT = ("steps are not required on spot", "retry-limit=0")
-"""Why a fallback may render nothing that needs no warning: there is nothing to fall back from."""
-
-
-def _fallback_gap(config: SpotConfig) -> str | None:
+def _fallback_gap(config: SpotConfig) -> Gap | None:
     return fallback_gap(
         after=config.fallback_after,
         argo_version=config.argo_version,
@@ -112,7 +110,7 @@ def _fallback_notes(config: SpotConfig) -> list[str]:
         return ["spot-fallback-after=0: a step evicted again and again keeps requiring spot."]
     gap = _fallback_gap(config)
     if gap is not None:
-        return [f"spot-fallback-after={after}: nothing rendered: {gap}."]
+        return [f"spot-fallback-after={after}: nothing rendered: {gap.reason}."]
     times = f"{after} time{'s' * (after > 1)}"
     note = (
         f"spot-fallback-after={after}: once a step has been evicted {times}, its next attempts"

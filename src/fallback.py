@@ -22,6 +22,7 @@ Pure: no ops, no lightkube, no project imports (spot_config and render both use 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 FALLBACK_LABEL = "kubeflow-spot/fallback"
 """Put on every pipeline pod under the fallback: "true" on attempts that no longer need spot."""
@@ -40,30 +41,42 @@ def _minor(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Why spot-fallback-after renders nothing."""
+
+    reason: str
+    warn: bool
+    """The Argo version cannot take it: the status warns. Else there is nothing to lift."""
+
+
 def fallback_gap(
     *, after: int, argo_version: str, retry_on: str, retry_limit: int, required: bool
-) -> str | None:
+) -> Gap | None:
     """Say why spot-fallback-after renders nothing for this config, or None when it renders.
 
-    `required`: pipeline steps are on spot under spot-placement=require (else nothing to lift).
-    `retry_on` is the spot_config.RetryOn value; `after == 0` is off and needs no reason.
+    `required`: pipeline steps are required on spot (pipelines in spot-workloads, under
+    spot-placement=require). `retry_on` is the spot_config.RetryOn value; `after == 0` is off
+    and needs no reason.
     """
     if after == 0:
         return None
     if not required:
-        return "steps are not required on spot (spot-placement is not require), nothing to lift"
+        return Gap("pipeline steps are not required on spot, so there is nothing to lift", False)
     if retry_limit == 0:
-        return "retry-limit=0: a step is never retried, so there is no attempt to fall back"
+        return Gap("retry-limit=0: a step is never retried, so no attempt can fall back", False)
     if _minor(argo_version) < MIN_ARGO:
-        return (
+        return Gap(
             f"Argo {argo_version} substitutes {{{{retries}}}} only when it creates an attempt,"
-            " so a re-created pod would get the raw expression: no fallback before Argo 3.5"
+            " so a re-created pod would get the raw expression: no fallback before Argo 3.5",
+            True,
         )
     if _minor(argo_version) < LAST_RETRY_MIN_ARGO and retry_on != "evictions":
-        return (
+        return Gap(
             f"Argo {argo_version} has no lastRetry.message in templates, and under"
             f" retry-on={retry_on} retries count other failures too: the fallback needs"
-            " retry-on=evictions before Argo 3.7"
+            " retry-on=evictions before Argo 3.7",
+            True,
         )
     return None
 

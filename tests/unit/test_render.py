@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from explain import explain
+from explain import explain, status_warnings
 from label_selectors import LabelSelector
 from render import EVICTION_MESSAGE_PATTERN, TEMPLATES_DIR, render
 from spot_config import SUPPORTED_ARGO_VERSIONS
@@ -384,3 +384,34 @@ def test_every_valid_config_renders_a_document_argo_accepts(options):
     assume(text is not None)
 
     assert workflow_errors(yaml.safe_load(text), config.argo_version) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warned"),
+    [
+        ({"argo_version": "3.4"}, True),
+        ({"argo_version": "3.6", "retry_on": "all"}, True),
+        ({"spot_placement": "prefer"}, False),
+        ({"retry_limit": 0}, False),
+        ({}, False),
+    ],
+)
+def test_the_status_warns_when_the_argo_version_cannot_take_the_fallback(overrides, warned):
+    warnings = status_warnings(parse(**overrides), [])
+
+    assert any(w.startswith("spot-fallback-after=2 is not applied: Argo") for w in warnings) == (
+        warned
+    )
+
+
+def test_show_defaults_notes_say_what_the_fallback_does_and_what_it_does_not():
+    notes = [n for n in explain(parse()) if n.startswith("spot-fallback-after")]
+
+    assert len(notes) == 3
+    assert "labelled kubeflow-spot/fallback=true" in notes[0]
+    assert "its retry stays Pending" in notes[1]
+    assert "keeps it and never falls back" in notes[2]
+    assert any(
+        n.startswith("spot-fallback-after=2: nothing rendered: Argo 3.4")
+        for n in explain(parse(argo_version="3.4"))
+    )
