@@ -46,6 +46,7 @@ RETRY_LIMIT = 5  # the default of retry-limit
 TEMPLATES = {
     "evicted-twice": "step",
     "v1-evicted-twice": "download-data",
+    "v1-own-affinity-evicted-twice": "download-data",
     "v2-evicted-twice": "system-container-impl",
     "evicted-every-time": "step",
     "app-failure": "step",
@@ -94,6 +95,11 @@ def batches(e2e, kfp_v1, kfp_v2) -> Iterator[tuple[dict[str, Run], dict[str, Any
                 Scenario(
                     "v1-evicted-twice",
                     v1_pipeline(kfp_v1["base"], "fb-v1-", {"download-data": {RUN: "18s"}}),
+                    evict("download-data", 2),
+                ),
+                Scenario(
+                    "v1-own-affinity-evicted-twice",
+                    v1_pipeline(kfp_v1["spot"], "fb-v1-spot-", {"download-data": {RUN: "18s"}}),
                     evict("download-data", 2),
                 ),
                 Scenario(
@@ -207,6 +213,18 @@ def test_a_step_evicted_n_times_runs_its_next_attempt_on_on_demand_and_the_run_s
         ("Failed", "spot", "false"),
         ("Failed", "spot", "false"),
         ("Succeeded", "on-demand", "true"),
+    ]
+
+
+def test_a_kfp_v1_step_with_its_own_spot_affinity_keeps_it_after_n_evictions(runs):
+    """Its template's required terms replace the defaults'; the label only says it was let go."""
+    run = runs["v1-own-affinity-evicted-twice"]
+
+    assert run.scenario.status["phase"] == "Succeeded"
+    assert run.placements == [
+        ("Failed", "spot", "false"),
+        ("Failed", "spot", "false"),
+        ("Succeeded", "spot", "true"),
     ]
 
 
