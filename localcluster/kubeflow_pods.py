@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -85,23 +86,40 @@ def _pod(name: str, namespace: str, labels: Mapping[str, str], spec: dict[str, A
     )
 
 
+# spot-fallback-after's tags: `{{=asInt(retries) >= N ... ? 'then' : 'else'}}`.
+_RETRIES_TAG = re.compile(r"\{\{=asInt\(retries\) >= [0-9]+[^}]* \? '([^']*)' : '([^']*)'\}\}")
+
+
+def resolve_fallback(value: Any, *, fell_back: bool = False) -> Any:
+    """Resolve the charm's Argo expression tags for a first attempt, or one that fell back.
+
+    A first attempt has `retries` 0, so every `asInt(retries) >= N` (N >= 1) is false; the
+    real controller's resolution is what tests/e2e/test_fallback.py checks.
+    """
+    return json.loads(_RETRIES_TAG.sub(r"\1" if fell_back else r"\2", json.dumps(value)))
+
+
 def pipeline_step(name: str, namespace: str, workflow_defaults: Mapping[str, Any]) -> Pod:
     """Build a KFP v2 step pod as Argo does for a Workflow with no scheduling fields of its own.
 
     Argo merges `workflowDefaults` under the Workflow, then gives each pod the workflow-level
-    tolerations and affinity (a template's own would replace them) and `podMetadata` labels.
+    tolerations and affinity, unless its template has an affinity (here: from
+    `templateDefaults`, which spot-fallback-after sets), and `podMetadata` and template labels.
+    The pod is the step's first attempt.
     """
-    spec = workflow_defaults.get("spec", {})
+    spec = resolve_fallback(workflow_defaults.get("spec", {}))
+    template = spec.get("templateDefaults", {})
     labels = {
         **KFP_V2_STEP_LABELS,
         "workflows.argoproj.io/workflow": name.rsplit("-", 1)[0],
         **spec.get("podMetadata", {}).get("labels", {}),
+        **template.get("metadata", {}).get("labels", {}),
     }
     scheduling: dict[str, Any] = {}
     if "tolerations" in spec:
         scheduling["tolerations"] = [Toleration.from_dict(t) for t in spec["tolerations"]]
-    if "affinity" in spec:
-        scheduling["affinity"] = Affinity.from_dict(spec["affinity"])
+    if "affinity" in template or "affinity" in spec:
+        scheduling["affinity"] = Affinity.from_dict(template.get("affinity") or spec["affinity"])
     return _pod(name, namespace, labels, scheduling)
 
 

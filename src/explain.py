@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 
 from conflicts import Conflict
+from fallback import FALLBACK_LABEL, LAST_RETRY_MIN_ARGO, Gap, fallback_gap
 from label_selectors import SelectorRequirement
 from render import (
     argo_at_least,
@@ -36,6 +37,11 @@ def status_warnings(config: SpotConfig, conflicts: Sequence[Conflict]) -> list[s
         warnings.append(
             "spot nodes are untainted, nothing keeps notebooks, servers or the control plane"
             " off them: taint the spot pool and set spot-node-taint"
+        )
+    gap = _fallback_gap(config)
+    if gap is not None and gap.warn:
+        warnings.append(
+            f"spot-fallback-after={config.fallback_after} is not applied: {gap.reason}"
         )
     if conflicts:
         first, count = conflicts[0], len(conflicts)
@@ -84,7 +90,54 @@ def _notes(config: SpotConfig) -> list[str]:
         f"{never}: never tolerated on spot; every PodDefault excludes pods with {excluded}."
     )
     notes.extend(_retry_notes(config))
+    notes.extend(_fallback_notes(config))
     return notes
+
+
+def _fallback_gap(config: SpotConfig) -> Gap | None:
+    return fallback_gap(
+        after=config.fallback_after,
+        argo_version=config.argo_version,
+        retry_on=str(config.retry.on),
+        retry_limit=config.retry.limit,
+        required=config.is_spot(WorkloadClass.PIPELINES) and config.placement is Placement.REQUIRE,
+    )
+
+
+def _fallback_notes(config: SpotConfig) -> list[str]:
+    after = config.fallback_after
+    if after == 0:
+        return ["spot-fallback-after=0: a step evicted again and again keeps requiring spot."]
+    gap = _fallback_gap(config)
+    if gap is not None:
+        return [f"spot-fallback-after={after}: nothing rendered: {gap.reason}."]
+    times = f"{after} time{'s' * (after > 1)}"
+    note = (
+        f"spot-fallback-after={after}: once a step has been evicted {times}, its next attempts"
+        " no longer require spot nodes: they prefer on-demand nodes and may still use spot ones"
+        f" (such pods are labelled {FALLBACK_LABEL}=true and report-placement counts them)."
+        " The retries it counts are Argo's: under the retry default only evictions are retried."
+    )
+    if argo_at_least(config.argo_version, ".".join(map(str, LAST_RETRY_MIN_ARGO))):
+        note += (
+            " A step with its own set_retry counts its application failures too, but only an"
+            " attempt right after an eviction falls back."
+        )
+    else:
+        note += (
+            f" Argo {config.argo_version} has no lastRetry in templates: a step with its own"
+            " set_retry counts every failed attempt, so its application failures can trigger"
+            " the fallback too."
+        )
+    return [
+        note,
+        "spot-fallback-after counts evictions, not waiting: when the spot pool is gone before a"
+        f" step's eviction number {after}, its retry stays Pending (report-placement: stuck).",
+        "spot-fallback-after: a step with a required node affinity of its own (KFP v1"
+        " add_affinity, kfp-kubernetes node affinity) keeps it and never falls back; a KFP v1"
+        " step with other affinity of its own now also gets the spot affinity (Argo merges"
+        " template defaults into it), where before its own replaced the default.",
+    ]
 
 
 def _requirement_text(requirement: SelectorRequirement) -> str:

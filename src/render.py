@@ -16,6 +16,12 @@ import jinja2
 import yaml
 
 from evictions import EVICTION_MESSAGE_PATTERN
+from fallback import (
+    FALLBACK_LABEL,
+    fallback_condition,
+    fallback_label_value,
+    fallback_requirements,
+)
 from identity import CLASS_LABEL, DEFAULTS_LABEL, charm_labels
 from spot_config import Placement, RetryOn, SpotConfig
 from workloads import POD_DEFAULT_RULES, PodDefaultRule, WorkloadClass
@@ -134,6 +140,25 @@ def _workflow_context(config: SpotConfig, app: str) -> dict[str, Any] | None:
         "affinity": str(config.placement) if pipelines_on_spot else None,
         "spot_node_requirement": {"key": label.key, "operator": "In", "values": [label.value]},
         "retry": _retry_context(config),
+        "fallback": _fallback_context(config),
+    }
+
+
+def _fallback_context(config: SpotConfig) -> dict[str, Any] | None:
+    """Return the template defaults of spot-fallback-after (see `fallback`), or None."""
+    if not config.falls_back():
+        return None
+    condition = fallback_condition(
+        config.fallback_after, config.argo_version, EVICTION_MESSAGE_PATTERN
+    )
+    label = config.profile.label
+    any_node, not_spot = fallback_requirements(condition, label.key, label.value)
+    return {
+        "after": config.fallback_after,
+        "label": FALLBACK_LABEL,
+        "label_value": fallback_label_value(condition),
+        "any_node": any_node,
+        "not_spot": not_spot,
     }
 
 

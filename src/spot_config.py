@@ -18,6 +18,7 @@ from typing import TypeVar
 import yaml
 
 from durations import DURATION_SYNTAX, DurationError, argo_duration_ns
+from fallback import renders as fallback_renders
 from label_selectors import is_dns_subdomain, is_label_value, is_qualified_name
 from messages import cut, shown
 from spot_profiles import (
@@ -102,6 +103,8 @@ class SpotConfig:
     """Argo Workflows minor version, such as `3.7`."""
     argo_configmap: str
     pod_defaults_delivery: PodDefaultsDelivery
+    fallback_after: int = 0
+    """spot-fallback-after: evictions after which a step's attempts no longer require spot."""
 
     def is_spot(self, workload: WorkloadClass) -> bool:
         """Tell whether the operator allows this class on spot nodes."""
@@ -121,7 +124,19 @@ class SpotConfig:
                     f"retry {self.retry.limit}× at once on evictions"
                     " (set_retry steps: their own policy)"
                 )
-        return f"spot: {workloads} · {self.placement} · {retry}"
+        evictions = f"{self.fallback_after} eviction{'s' * (self.fallback_after > 1)}"
+        fallback = f" · on-demand after {evictions}" * self.falls_back()
+        return f"spot: {workloads} · {self.placement} · {retry}{fallback}"
+
+    def falls_back(self) -> bool:
+        """Tell whether spot-fallback-after is rendered (fallback.fallback_gap says why not)."""
+        return fallback_renders(
+            after=self.fallback_after,
+            argo_version=self.argo_version,
+            retry_on=str(self.retry.on),
+            retry_limit=self.retry.limit,
+            required=self.is_spot(WorkloadClass.PIPELINES) and self.placement is Placement.REQUIRE,
+        )
 
 
 @dataclass(frozen=True)
@@ -156,14 +171,16 @@ def parse_config(options: Mapping[str, object]) -> SpotConfig:
 
     """
     parser = _Parser(options)
+    retry = parser.retry()
     config = SpotConfig(
         workloads=parser.workloads(),
         placement=parser.choice("spot-placement", Placement),
         profile=parser.profile(),
-        retry=parser.retry(),
+        retry=retry,
         argo_version=parser.argo_version(),
         argo_configmap=parser.configmap_name(),
         pod_defaults_delivery=parser.choice("pod-defaults-delivery", PodDefaultsDelivery),
+        fallback_after=parser.fallback_after(retry.limit),
     )
     if parser.problems:
         raise ConfigError(parser.problems)
@@ -296,6 +313,13 @@ class _Parser:
                 )
         on = self.choice("retry-on", RetryOn)
         return RetryPolicy(limit, backoff, factor, max_duration, on)
+
+    def fallback_after(self, retry_limit: int) -> int:
+        after = self._int("spot-fallback-after", 0, MAX_RETRY_LIMIT)
+        if retry_limit and after > retry_limit:  # a fallback that could never happen
+            self._invalid("spot-fallback-after", f"0 (off) or 1 to retry-limit ({retry_limit})")
+            return 0
+        return after
 
     def _duration(self, option: str, max_seconds: int) -> tuple[str, int | None]:
         """Return the value and Argo's reading of it in nanoseconds, or the default and None."""

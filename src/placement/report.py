@@ -113,6 +113,7 @@ def table(summary: PlacementSummary) -> str:
         "",
         _drain_line(summary),
         _eviction_line(summary),
+        *filter(None, [summary.fallbacks.line()]),
         _savings_line(summary),
         *(f"Note: {note}" for note in summary.notes),
     ]
@@ -247,6 +248,7 @@ def document(summary: PlacementSummary) -> dict[str, object]:
         "classes": {str(w): c.to_dict(discount) for w, c in _by_class(summary)},
         "namespaces": {ns: c.to_dict(discount) for ns, c in sorted(summary.by_namespace.items())},
         "evictions": _evictions(summary),
+        "fallbacks": summary.fallbacks.to_dict(),
         "notes": list(summary.notes),
         "savings": {
             "estimate": True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 
+from fallback import NO_NODE_KEY, fell_back
 from label_selectors import SelectorRequirement
 from placement.facts import NodeFacts, PodFacts, node_local, unschedulable_message
 from spot_config import SpotConfig
@@ -37,7 +38,7 @@ class Verdict(enum.StrEnum):
     PENDING = "pending"
     """Not bound to a node yet, for any other reason."""
     OK = "ok"
-    """Not allowed on spot, and on on-demand."""
+    """Not allowed on spot, or released from spot by spot-fallback-after, and on on-demand."""
     NODE_GONE = "node-gone"
     """Bound to a node that no longer exists, so where it ran cannot be judged."""
 
@@ -71,8 +72,16 @@ def requires_spot(pod: PodFacts, profile: SpotProfile) -> bool:
         return True
     if not pod.required_node_terms:
         return False
-    # Terms are ORed: the pod requires spot only if every term does.
-    return all(any(_only_spot(req, profile) for req in term) for term in pod.required_node_terms)
+    # Terms are ORed: the pod requires spot only if every term does, but a term no node
+    # matches (spot-fallback-after's before a step falls back) admits nothing.
+    return all(
+        any(_only_spot(req, profile) or _no_node(req) for req in term)
+        for term in pod.required_node_terms
+    )
+
+
+def _no_node(requirement: SelectorRequirement) -> bool:
+    return requirement.key == NO_NODE_KEY and requirement.operator == "Exists"
 
 
 def _only_spot(requirement: SelectorRequirement, profile: SpotProfile) -> bool:
@@ -96,7 +105,7 @@ def verdict(
     allowed = config.is_spot(workload)
     if kind is NodeType.SPOT:
         return Verdict.ON_SPOT if allowed else Verdict.AT_RISK
-    return Verdict.MISSED if allowed else Verdict.OK
+    return Verdict.MISSED if allowed and not fell_back(pod.labels) else Verdict.OK
 
 
 def attention_reason(

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from conflicts import Conflict
 from placement.argo_records import FailedStepRow
 from placement.facts import NodeFacts
+from placement.fallbacks import Fallbacks
 from placement.request import ReportRequest
 from placement.rules import NodeType, Verdict
 from spot_config import SpotConfig
@@ -107,6 +108,8 @@ class PlacementSummary:
     """Argo steps that failed after their last attempt was taken away."""
     notes: tuple[str, ...] = ()
     """What the report could not read (Argo Workflows missing or forbidden)."""
+    fallbacks: Fallbacks = Fallbacks()
+    """Steps spot-fallback-after ran on on-demand nodes, and what they cost."""
 
     @property
     def spot_nodes(self) -> int:

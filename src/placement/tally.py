@@ -16,6 +16,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from conflicts import Conflict, unique_conflicts
+from fallback import fell_back
 from placement.argo_records import ArgoSettlement, SeenPod, settle
 from placement.facts import (
     NodeFacts,
@@ -28,6 +29,7 @@ from placement.facts import (
     retry_attempt,
     run_hours,
 )
+from placement.fallbacks import FallbackSums, StepKey
 from placement.request import ReportRequest
 from placement.rules import NEEDS_ACTION, NodeType, Verdict, attention_reason, node_type, verdict
 from placement.summary import Counts, PlacementSummary, PodRow
@@ -71,6 +73,8 @@ class _Judged:
     """None for a finished pod the request leaves out: it counts toward evictions only."""
     spot_hours: bool = False
     """Its hours were spent on a spot node (a pod that belongs to its node's never are)."""
+    fallback_step: StepKey | None = None
+    """The step of a pod spot-fallback-after released from spot, run on an on-demand node."""
 
 
 @dataclass
@@ -183,7 +187,12 @@ class PlacementTally:
             reason,
         )
         on_spot = kind is NodeType.SPOT and not node_local(pod)
-        return _Judged(pod.namespace, workload, signal, attempt, row, spot_hours=on_spot)
+        fallback_step = None
+        if kind is NodeType.ON_DEMAND and fell_back(pod.labels):
+            fallback_step = attempt.step if attempt else (pod.namespace, pod.name)
+        return _Judged(
+            pod.namespace, workload, signal, attempt, row, on_spot, fallback_step=fallback_step
+        )
 
     def finish(self) -> PlacementSummary:
         """Sum the pods counted so far, settle Argo's retries, and return the summary.
@@ -206,6 +215,7 @@ class _Summing:
         self.needs_action: list[PodRow] = []
         self.needs_action_total = 0
         self.doomed: dict[str, list[PodRow]] = {}
+        self.fallbacks = FallbackSums()
 
     def _sums(self, judged: _Judged) -> tuple[_Sums, _Sums]:
         return (
@@ -233,6 +243,8 @@ class _Summing:
                 sums.spot_hours += row.hours
             if row.verdict is Verdict.MISSED:
                 sums.missed_hours += row.hours
+        if judged.fallback_step is not None:
+            self.fallbacks.add(judged.fallback_step, judged.namespace, judged.workload, row.hours)
         if self.tally.keep_rows:
             self.rows.append(row)
         if row.node in self.tally._evicting:
@@ -292,4 +304,5 @@ class _Summing:
             application_retries=argo.application_retries,
             failed_steps=tuple(argo.failed_steps),
             notes=tuple(dict.fromkeys(tally._notes)),
+            fallbacks=self.fallbacks.freeze(),
         )

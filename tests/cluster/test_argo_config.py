@@ -64,6 +64,12 @@ def test_argo_loads_the_workflow_defaults_the_charm_wrote(
     assert theirs["retryStrategy"]["retryPolicy"] == ours["retryStrategy"]["retryPolicy"]
     assert theirs.get("tolerations") == ours.get("tolerations")
     assert theirs.get("affinity") == ours.get("affinity")
+    ours_template, theirs_template = (
+        ours.get("templateDefaults", {}),
+        theirs.get("templateDefaults", {}),
+    )
+    assert theirs_template.get("affinity") == ours_template.get("affinity")
+    assert theirs_template.get("metadata") == ours_template.get("metadata")
 
 
 # What Argo records for a step whose pod died with its node, and for ordinary failures.

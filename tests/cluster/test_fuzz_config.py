@@ -33,6 +33,7 @@ from applier import PodDefault
 from localcluster.argo import load_configmaps, parse_durations
 from localcluster.charm_context import charm_context
 from localcluster.harness import ControlPlane
+from localcluster.kubeflow_pods import resolve_fallback
 from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, PROFILE_NAMESPACE
 from spot_config import ConfigError, config_defaults, parse_config
 from tests.fuzz import strategies
@@ -218,13 +219,20 @@ def _check_active(
     if "workflowDefaults" not in data:
         return
     spec = yaml.safe_load(data["workflowDefaults"])["spec"]
-    rejected = pod_rejection(
-        client, PROFILE_NAMESPACE, spec.get("tolerations"), spec.get("affinity")
-    )
-    if rejected:
-        survey.mismatch(
-            "API server rejects a pod with the Argo defaults' placement", case, rejected
+    # spot-fallback-after's affinity is a template default: a first attempt's and a fallen back
+    # one's must both be valid.
+    affinity = (spec.get("templateDefaults") or {}).get("affinity") or spec.get("affinity")
+    for fell_back in (False, True):
+        rejected = pod_rejection(
+            client,
+            PROFILE_NAMESPACE,
+            spec.get("tolerations"),
+            resolve_fallback(affinity, fell_back=fell_back),
         )
+        if rejected:
+            survey.mismatch(
+                "API server rejects a pod with the Argo defaults' placement", case, rejected
+            )
     backoff = (spec.get("retryStrategy") or {}).get("backoff") or {}
     name = f"fuzz-{index}"
     client.apply(

@@ -174,6 +174,7 @@ OPTIONS: dict[str, st.SearchStrategy[object]] = {
     "spot-node-label": NODE_LABELS,
     "spot-node-taint": TAINTS,
     "retry-limit": _INTS,
+    "spot-fallback-after": _INTS,
     "retry-backoff": DURATIONS,
     "retry-backoff-factor": _INTS,
     "retry-max-duration": st.one_of(st.just(""), DURATIONS),

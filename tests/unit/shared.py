@@ -35,7 +35,7 @@ DEFAULTS = config_defaults()
 """Every option's default, read from config.yaml."""
 DEFAULT_SUMMARY = (
     "spot: pipelines,training,hpo · require · retry 5× at once on evictions"
-    " (set_retry steps: their own policy)"
+    " (set_retry steps: their own policy) · on-demand after 2 evictions"
 )
 DEFAULT_POD_DEFAULTS = {"kubeflow-spot-training", "kubeflow-spot-trainjob", "kubeflow-spot-hpo"}
 """The PodDefaults the default config renders: Training Operator v1, Trainer v2, Katib."""
@@ -95,6 +95,7 @@ valid_options = st.fixed_dictionaries(
             ),
         ),
         "retry-limit": st.integers(0, 20),
+        "spot-fallback-after": st.integers(0, 3),
         "retry-backoff": _duration,
         "retry-backoff-factor": st.integers(1, 10),
         "retry-max-duration": st.one_of(st.just(""), _duration.map(lambda d: f"24h{d}")),
@@ -111,5 +112,5 @@ def parse_valid(options: dict[str, object]) -> SpotConfig:
     try:
         return parse_config(options)
     except ConfigError:
-        assume(False)  # Only `custom` without its label or taint is invalid here.
+        assume(False)  # `custom` without its label or taint, or a fallback past retry-limit.
         raise

@@ -63,6 +63,8 @@ def test_argo_controller_keys_are_untouched(ctx, cluster):
         ("spot-node-taint", "a=b:Sometimes", "Effect one of NoSchedule"),
         ("retry-limit", -1, "an integer from 0 to 20"),
         ("retry-limit", 1000, "an integer from 0 to 20"),
+        ("spot-fallback-after", 21, "an integer from 0 to 20"),
+        ("spot-fallback-after", 6, "0 (off) or 1 to retry-limit (5)"),
         ("retry-backoff", "5 minutes", "a duration as Argo reads it"),
         ("retry-backoff-factor", 0, "an integer from 1 to 10"),
         ("retry-max-duration", "1m", "longer than retry-backoff (5m)"),
@@ -331,7 +333,8 @@ def test_a_job_whose_toleration_conflicts_is_a_warning_in_the_active_status(ctx,
 
     assert out.unit_status == testing.ActiveStatus(
         "spot: pipelines,batch · require · retry 5× at once on evictions"
-        " (set_retry steps: their own policy) · direct to 2 namespaces"
+        " (set_retry steps: their own policy) · on-demand after 2 evictions"
+        " · direct to 2 namespaces"
         " · warning: 1 workload tolerates the spot taint differently from the PodDefaults, so"
         " their pods are rejected (Job admin/etl): run report-placement"
     )

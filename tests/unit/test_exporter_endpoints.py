@@ -55,7 +55,7 @@ def test_a_bad_config_file_names_the_option_the_value_and_what_is_accepted(text,
 
 def test_the_config_file_is_read_again_only_when_it_changed(tmp_path: Path):
     path = tmp_path / "exporter.json"
-    path.write_text('{"retry-limit": 1}')
+    path.write_text('{"retry-limit": 3}')
     config_file = ConfigFile(path)
     first = config_file.read()
     unchanged = config_file.changed()
@@ -64,7 +64,7 @@ def test_the_config_file_is_read_again_only_when_it_changed(tmp_path: Path):
     os.replace(replacement, path)  # how a push replaces a file: a new inode
 
     assert first is not None
-    assert (first.spot.retry.limit, unchanged) == (1, False)
+    assert (first.spot.retry.limit, unchanged) == (3, False)
     assert config_file.changed()
     second = config_file.read()
     assert second is not None

@@ -3,11 +3,12 @@
 The files under golden/ were written by the code of main before issue 10's refactor (commit
 d4c18d5), from the unit fixtures below, and rewritten once by issue 14, whose features change
 these outputs (the trainjob PodDefault, the exclusions in every selector, show-defaults' notes,
-the EVICTING section, the evicting node column and the new counts), and once by issue 16, whose
+the EVICTING section, the evicting node column and the new counts), once by issue 16, whose
 report counts the evictions Argo recorded in the fixture's Workflow (`ArgoTerminated` in place
 of the guessed `ArgoRetry`; the eviction is counted under retry-on=errors too) and adds Argo's
-retries, the steps failed by evictions and the notes; nothing in the repository rewrites them.
-Each
+retries, the steps failed by evictions and the notes, and once by issue 12 (spot-fallback-after:
+its option in every summary, show-defaults' notes, the defaults' new templateDefaults and the
+report's fallbacks); nothing in the repository rewrites them. Each
 output is compared with its file character for character, so a refactor that changes one byte
 of an output, a key, a number's type or the order of keys fails here.
 """

@@ -191,7 +191,7 @@ def test_dispatcher_only_delivery_without_poddefaults_to_deliver_is_not_blocked(
 
     assert out.unit_status == testing.ActiveStatus(
         "spot: pipelines · require · retry 5× at once on evictions"
-        " (set_retry steps: their own policy)"
+        " (set_retry steps: their own policy) · on-demand after 2 evictions"
         " · withdrawn (pod-defaults-delivery=resource-dispatcher, no relation)"
     )
 

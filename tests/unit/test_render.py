@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from evictions import EVICTION_MESSAGE_PATTERN
-from explain import explain
+from explain import explain, status_warnings
 from label_selectors import LabelSelector
 from render import TEMPLATES_DIR, render
 from spot_config import SUPPORTED_ARGO_VERSIONS
@@ -34,7 +34,9 @@ def spec(**overrides: object) -> dict:
 
 
 def test_require_renders_a_required_affinity_on_the_profile_label():
-    terms = spec()["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    terms = spec(spot_fallback_after=0)["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
 
     assert terms["nodeSelectorTerms"] == [
         {
@@ -54,6 +56,95 @@ def test_prefer_renders_a_preferred_affinity():
 
     assert list(preferred) == ["preferredDuringSchedulingIgnoredDuringExecution"]
     assert preferred["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 100
+
+
+SPOT_TERM = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "In", "values": ["spot"]}
+
+
+def _choice(tag: str) -> tuple[str, str, str]:
+    """Split an Argo tag `{{=CONDITION ? 'A' : 'B'}}` into its condition and outcomes."""
+    found = re.fullmatch(r"\{\{=(.+) \? '([^']*)' : '([^']*)'\}\}", tag)
+    assert found, tag
+    return found.group(1), found.group(2), found.group(3)
+
+
+def test_fallback_moves_the_spot_affinity_into_template_defaults_with_an_any_node_term():
+    rendered = spec()
+    affinity = rendered["templateDefaults"]["affinity"]["nodeAffinity"]
+    spot, any_node = affinity["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    [preferred] = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    [not_spot] = preferred["preference"]["matchExpressions"]
+
+    assert "affinity" not in rendered  # a template's affinity would replace spec.affinity
+    assert spot == {"matchExpressions": [SPOT_TERM]}
+    assert any_node["matchExpressions"][0]["operator"] == "Exists"
+    assert _choice(any_node["matchExpressions"][0]["key"])[1:] == (
+        "kubernetes.io/os",
+        "kubeflow-spot/fallback",
+    )
+    assert (not_spot["operator"], not_spot["values"]) == ("NotIn", ["spot"])
+    assert _choice(not_spot["key"])[1:] == (
+        "kubernetes.azure.com/scalesetpriority",
+        "kubeflow-spot/fallback",
+    )
+    assert preferred["weight"] == 100
+
+
+def test_fallback_labels_each_pod_with_whether_it_fell_back():
+    labels = spec()["templateDefaults"]["metadata"]["labels"]
+
+    assert list(labels) == ["kubeflow-spot/fallback"]
+    assert _choice(labels["kubeflow-spot/fallback"])[1:] == ("true", "false")
+
+
+@pytest.mark.parametrize(
+    ("argo_version", "needs_an_eviction_last"), [("3.5", False), ("3.6", False), ("3.7", True)]
+)
+def test_fallback_counts_earlier_attempts_and_from_argo_37_needs_the_last_to_be_an_eviction(
+    argo_version, needs_an_eviction_last
+):
+    rendered = spec(spot_fallback_after=3, argo_version=argo_version)
+    affinity = rendered["templateDefaults"]["affinity"]["nodeAffinity"]
+    terms = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    label = rendered["templateDefaults"]["metadata"]["labels"]["kubeflow-spot/fallback"]
+    conditions = {
+        _choice(terms[1]["matchExpressions"][0]["key"])[0],
+        _choice(
+            affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["preference"][
+                "matchExpressions"
+            ][0]["key"]
+        )[0],
+        _choice(label)[0],
+    }
+    eviction_last = f" && lastRetry.message matches '{EVICTION_MESSAGE_PATTERN}'"
+
+    assert conditions == {"asInt(retries) >= 3" + eviction_last * needs_an_eviction_last}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"spot_fallback_after": 0},
+        {"argo_version": "3.4"},
+        {"argo_version": "3.5", "retry_on": "errors"},
+        {"spot_placement": "prefer"},
+        {"retry_limit": 0, "spot_placement": "tolerate"},
+    ],
+)
+def test_no_fallback_renders_no_template_defaults(overrides):
+    assert "templateDefaults" not in spec(**overrides)
+
+
+def test_fallback_follows_the_profile_label():
+    rendered = spec(spot_profile="eks")
+    affinity = rendered["templateDefaults"]["affinity"]["nodeAffinity"]
+    [preferred] = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    [not_spot] = preferred["preference"]["matchExpressions"]
+
+    assert _choice(not_spot["key"])[1] == "eks.amazonaws.com/capacityType"
+    assert not_spot["values"] == ["SPOT"]
 
 
 def test_tolerate_renders_no_affinity_but_the_toleration():
@@ -179,7 +270,8 @@ def test_rendered_output_has_no_jinja_markers():
     rendered = render(parse(spot_workloads="pipelines,training,hpo,batch"), app=APP)
 
     text = yaml.safe_dump(list(rendered.pod_defaults)) + rendered.workflow_defaults
-    assert "{{" not in text
+    # Argo's own expression tags ({{=...}}, spot-fallback-after) are meant for Argo.
+    assert "{{" not in re.sub(r"\{\{=[^}]*\}\}", "", text)
     assert "{%" not in text
 
 
@@ -293,3 +385,34 @@ def test_every_valid_config_renders_a_document_argo_accepts(options):
     assume(text is not None)
 
     assert workflow_errors(yaml.safe_load(text), config.argo_version) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warned"),
+    [
+        ({"argo_version": "3.4"}, True),
+        ({"argo_version": "3.6", "retry_on": "all"}, True),
+        ({"spot_placement": "prefer"}, False),
+        ({"retry_limit": 0}, False),
+        ({}, False),
+    ],
+)
+def test_the_status_warns_when_the_argo_version_cannot_take_the_fallback(overrides, warned):
+    warnings = status_warnings(parse(**overrides), [])
+
+    assert any(w.startswith("spot-fallback-after=2 is not applied: Argo") for w in warnings) == (
+        warned
+    )
+
+
+def test_show_defaults_notes_say_what_the_fallback_does_and_what_it_does_not():
+    notes = [n for n in explain(parse()) if n.startswith("spot-fallback-after")]
+
+    assert len(notes) == 3
+    assert "labelled kubeflow-spot/fallback=true" in notes[0]
+    assert "its retry stays Pending" in notes[1]
+    assert "keeps it and never falls back" in notes[2]
+    assert any(
+        n.startswith("spot-fallback-after=2: nothing rendered: Argo 3.4")
+        for n in explain(parse(argo_version="3.4"))
+    )

@@ -189,10 +189,49 @@ def test_summary_line():
 
 
 def test_summary_line_says_evictions_are_retried_at_once_and_set_retry_keeps_its_policy():
-    assert parse().summary() == (
+    assert parse(spot_fallback_after=0).summary() == (
         "spot: pipelines,training,hpo · require · retry 5× at once on evictions"
         " (set_retry steps: their own policy)"
     )
+
+
+def test_summary_line_says_after_how_many_evictions_a_step_may_use_on_demand():
+    assert parse().summary().endswith(" · on-demand after 2 evictions")
+    assert parse(spot_fallback_after=1).summary().endswith(" · on-demand after 1 eviction")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"argo_version": "3.4"},
+        {"argo_version": "3.6", "retry_on": "all"},
+        {"spot_placement": "prefer"},
+        {"spot_workloads": "training"},
+        {"retry_limit": 0},
+    ],
+)
+def test_summary_line_leaves_out_a_fallback_that_is_not_rendered(overrides):
+    config = parse(**overrides)
+
+    assert config.fallback_after == 2
+    assert not config.falls_back()
+    assert "on-demand after" not in config.summary()
+
+
+@pytest.mark.parametrize("value", [-1, 21, "2", True, 2.0])
+def test_fallback_after_must_be_a_small_integer(value):
+    assert "spot-fallback-after=" in problems(spot_fallback_after=value)
+
+
+def test_fallback_after_more_evictions_than_retries_is_invalid():
+    assert "spot-fallback-after=4 is invalid: 0 (off) or 1 to retry-limit (3)" in problems(
+        spot_fallback_after=4, retry_limit=3
+    )
+    assert parse(spot_fallback_after=3, retry_limit=3).fallback_after == 3
+
+
+def test_fallback_needs_no_retry_limit_check_when_retries_are_off():
+    assert parse(spot_fallback_after=20, retry_limit=0).fallback_after == 20
 
 
 @pytest.mark.parametrize(
