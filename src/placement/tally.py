@@ -31,7 +31,7 @@ from placement.request import ReportRequest
 from placement.rules import NEEDS_ACTION, NodeType, Verdict, attention_reason, node_type, verdict
 from placement.summary import Counts, PlacementSummary, PodRow
 from spot_config import RetryOn, SpotConfig
-from workloads import WorkloadClass, classify_pod
+from workloads import PodClassifier, WorkloadClass
 
 TABLE_POD_ROWS = 20
 """At most this many at-risk and stuck pods are named in the table; the rest are counted."""
@@ -59,7 +59,7 @@ class _Sums:
         return Counts(verdicts, self.evictions, self.spot_hours, self.missed_hours)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Judged:
     """What one pod adds to the counts, kept so that a later event can take it back."""
 
@@ -114,6 +114,7 @@ class PlacementTally:
         self._evicting: dict[str, str] = {}
         self._pods: dict[tuple[str, str], _Judged] = {}
         self._conflicts: list[Conflict] = []
+        self._classify = PodClassifier(self.control_plane_namespaces)
 
     def add_node(self, node: NodeFacts) -> None:
         """Record a node and its type; pods are judged against the nodes known when added."""
@@ -139,7 +140,7 @@ class PlacementTally:
         self._pods.pop((namespace, name), None)
 
     def _judge(self, pod: PodFacts) -> _Judged:
-        workload = classify_pod(pod.labels, pod.namespace, self.control_plane_namespaces)
+        workload = self._classify(pod.labels, pod.namespace)
         signal, attempt = eviction_signal(pod), retry_attempt(pod)
         if pod.finished_phase and not self.request.include_finished:
             return _Judged(pod.namespace, workload, signal, attempt, row=None)
