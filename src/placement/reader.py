@@ -18,7 +18,8 @@ from typing import Any, Protocol, cast
 import httpx2
 from lightkube import ALL_NS, ApiError, Client, operators
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.models.core_v1 import NodeSelectorTerm, PodSpec, PodStatus
+from lightkube.models.core_v1 import Affinity, NodeSelectorTerm, PodSpec, PodStatus
+from lightkube.models.core_v1 import Toleration as CoreToleration
 from lightkube.resources import core_v1
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Namespace
@@ -41,6 +42,7 @@ from identity import API_ERRORS, api_problem
 from label_selectors import LabelSelector, SelectorRequirement
 from placement import views
 from placement.facts import POD_CONDITION_TYPES, Condition, NodeFacts, PodFacts
+from placement.paging import read_ahead
 from placement.request import ReportRequest
 from spot_profiles import Toleration
 
@@ -102,7 +104,7 @@ def read_placement(
             # though its type hints only admit a dict.
             labels=cast(Any, selector_pairs(request.label_selector)),
         )
-        for pod in pods:
+        for pod in read_ahead(pods, PAGE_SIZE):
             sink.add_pod(pod_facts(pod))
         for conflict in read_conflicts(client, request.namespace, pod_defaults, every_kind=True):
             sink.add_conflict(conflict)
@@ -155,7 +157,7 @@ def pod_facts(pod: views.Pod | core_v1.Pod) -> PodFacts:
 
     This runs for every pod of the cluster, so it builds as little as it can: the mappings are
     the decoded object's own (it is dropped after this), only the conditions the report reads
-    are kept, and equal tolerations and node selector requirements are one object.
+    are kept, and pods whose tolerations and node affinity are alike share one copy of them.
     """
     meta, spec, status = pod.metadata, pod.spec, pod.status
     assert meta is not None  # The API server always returns metadata.
@@ -185,17 +187,30 @@ def _spec_facts(spec: views.PodSpec | PodSpec | None) -> tuple[Any, ...]:
     """Return (node name, tolerations, node selector, required node terms)."""
     if spec is None:
         return "", (), {}, ()
-    affinity = spec.affinity.nodeAffinity if spec.affinity else None
-    required = affinity.requiredDuringSchedulingIgnoredDuringExecution if affinity else None
+    if isinstance(spec, views.PodSpec):  # hashable: pods of one template share one copy
+        tolerations, terms = _shared_scheduling(spec.tolerations, spec.affinity)
+    else:
+        tolerations, terms = _scheduling(spec.tolerations, spec.affinity)
+    return spec.nodeName or "", tolerations, spec.nodeSelector or {}, terms
+
+
+def _scheduling(
+    tolerations: Sequence[views.Toleration | CoreToleration] | None,
+    affinity: views.Affinity | Affinity | None,
+) -> tuple[tuple[Toleration, ...], tuple[tuple[SelectorRequirement, ...], ...]]:
+    """Return the tolerations and the required node selector terms of a pod's spec."""
+    nodes = affinity.nodeAffinity if affinity else None
+    required = nodes.requiredDuringSchedulingIgnoredDuringExecution if nodes else None
     return (
-        spec.nodeName or "",
         tuple(
-            _toleration(t.key or "", t.operator or "Equal", t.value or "", t.effect or "")
-            for t in spec.tolerations or ()
+            Toleration(t.key or "", t.operator or "Equal", t.value or "", t.effect or "")
+            for t in tolerations or ()
         ),
-        spec.nodeSelector or {},
         tuple(_term(term) for term in required.nodeSelectorTerms) if required else (),
     )
+
+
+_shared_scheduling = lru_cache(maxsize=1024)(_scheduling)
 
 
 def _status_facts(status: views.PodStatus | PodStatus | None) -> tuple[Any, ...]:
@@ -230,14 +245,9 @@ def _status_facts(status: views.PodStatus | PodStatus | None) -> tuple[Any, ...]
     )
 
 
-_toleration = lru_cache(maxsize=1024)(Toleration)
-"""Pods share a handful of tolerations: one frozen record for each."""
-_requirement = lru_cache(maxsize=1024)(SelectorRequirement)
-
-
 def _term(term: views.NodeSelectorTerm | NodeSelectorTerm) -> tuple[SelectorRequirement, ...]:
     return tuple(
-        _requirement(e.key, e.operator, tuple(e.values or ()))
+        SelectorRequirement(e.key, e.operator, tuple(e.values or ()))
         for e in (term.matchExpressions or [])
     )
 

@@ -188,10 +188,13 @@ class _Summing:
         self.doomed: dict[str, list[PodRow]] = {}
 
     def _sums(self, judged: _Judged) -> tuple[_Sums, _Sums]:
-        return (
-            self.by_class.setdefault(judged.workload, _Sums()),
-            self.by_namespace.setdefault(judged.namespace, _Sums()),
-        )
+        by_class = self.by_class.get(judged.workload)
+        if by_class is None:
+            by_class = self.by_class[judged.workload] = _Sums()
+        by_namespace = self.by_namespace.get(judged.namespace)
+        if by_namespace is None:
+            by_namespace = self.by_namespace[judged.namespace] = _Sums()
+        return by_class, by_namespace
 
     def _count(self, judged: _Judged) -> None:
         if judged.attempt is not None:
