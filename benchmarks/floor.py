@@ -1,18 +1,25 @@
-"""The floor of a report: the same paginated LISTs fetched over the same transport, not decoded.
+"""The floor of a report: the report's own requests sent again over its transport, not decoded.
 
-Whatever the report does beyond this is decoding and counting; this is what the wire costs.
+Whatever the report does beyond this is decoding and counting; this is what the wire costs. The
+requests are those the API server audited for a run of the report (every LIST of pods, nodes
+and, for the conflict check, Jobs, the Training Operator and Trainer kinds, Katib Experiments
+and Warning events; whatever the report lists), each first page sent as it was and its further
+pages followed with the `continue` tokens of this pass, so the floor keeps up with the report.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from lightkube.config import client_adapter
 from lightkube.config.kubeconfig import KubeConfig
 
-PAGE_SIZE = 500
+from localcluster.audit import Request
+
 # kube-apiserver writes a list's metadata before its items, so the token is in the first bytes.
 _CONTINUE = re.compile(rb'"continue":"([^"]+)"')
 _HEAD = 4096
@@ -26,22 +33,37 @@ class Fetched:
     megabytes: float
 
 
-def fetch_pages(kubeconfig: Path) -> Fetched:
-    """GET every page of nodes, then of pods, as the report's reader asks for them."""
+def first_requests(report: Iterable[Request]) -> list[tuple[str, dict[str, str]]]:
+    """Return (path, query) of each request the report made that was not a further page."""
+    sent = []
+    for request in report:
+        parts = urlsplit(request.uri)
+        query = dict(parse_qsl(parts.query))
+        if "continue" not in query:
+            sent.append((parts.path, query))
+    return sent
+
+
+def fetch_pages(kubeconfig: Path, requests: list[tuple[str, dict[str, str]]]) -> Fetched:
+    """Send each request, following `continue` tokens; bodies are counted, never decoded.
+
+    A 404 is fetched like any answer: the report gets it too (a kind whose CRD is missing).
+    """
     config = KubeConfig.from_file(kubeconfig).get()
     assert config is not None
     params = client_adapter.ConnectionParams(trust_env=False)
-    requests, size = 0, 0
+    sent, size = 0, 0
     with client_adapter.Client(config, params) as http:
-        for path in ("/api/v1/nodes", "/api/v1/pods"):
-            query = {"limit": str(PAGE_SIZE)}
+        for path, first in requests:
+            query = dict(first)
             while True:
                 response = http.get(path, params=query)
-                response.raise_for_status()
+                if response.status_code != 404:
+                    response.raise_for_status()
                 body = response.content
-                requests, size = requests + 1, size + len(body)
+                sent, size = sent + 1, size + len(body)
                 found = _CONTINUE.search(body, 0, _HEAD)
                 if found is None:
                     break
                 query["continue"] = found.group(1).decode()
-    return Fetched(requests, size / 1e6)
+    return Fetched(sent, size / 1e6)

@@ -30,6 +30,8 @@ class Request:
     name: str
     code: int
     user_agent: str
+    uri: str = ""
+    """The path and query, as the client sent them (`requestURI`)."""
 
     @property
     def is_write(self) -> bool:
@@ -83,6 +85,7 @@ class AuditLog:
                     name=ref.get("name", ""),
                     code=int(event.get("responseStatus", {}).get("code", 0)),
                     user_agent=agent,
+                    uri=event.get("requestURI", ""),
                 )
             )
         return requests

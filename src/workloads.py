@@ -221,10 +221,16 @@ def selected_classes(labels: Mapping[str, str]) -> list[WorkloadClass]:
 
 def exclusion_of(labels: Mapping[str, str]) -> WorkloadClass | None:
     """Return the ineligible class the labels put a pod in, or None."""
-    for exclusion in EXCLUSIONS:
-        if LabelSelector(match_expressions=(exclusion.requirement,)).matches(labels):
+    for exclusion, selector in _EXCLUSION_SELECTORS:
+        if selector.matches(labels):
             return exclusion.workload
     return None
+
+
+_EXCLUSION_SELECTORS = tuple(
+    (exclusion, LabelSelector(match_expressions=(exclusion.requirement,)))
+    for exclusion in EXCLUSIONS
+)
 
 
 def classify_pod(
@@ -236,6 +242,17 @@ def classify_pod(
     mistaken for batch work whatever else it is labelled with; a pod that a PodDefault of this
     module selects is classified as that PodDefault's class.
     """
+    return _class_by_labels(labels) or _class_by_namespace(namespace, control_plane_namespaces)
+
+
+def _class_by_namespace(namespace: str, control_plane_namespaces: Iterable[str]) -> WorkloadClass:
+    if namespace in control_plane_namespaces or namespace.startswith("kube-"):
+        return WorkloadClass.CONTROL_PLANE
+    return WorkloadClass.OTHER
+
+
+def _class_by_labels(labels: Mapping[str, str]) -> WorkloadClass | None:
+    """Return the class the labels alone give a pod, or None: it goes by its namespace."""
     excluded = exclusion_of(labels)
     if excluded is not None:
         return excluded
@@ -244,9 +261,57 @@ def classify_pod(
     for rule in POD_DEFAULT_RULES:
         if rule.selector.matches(labels):
             return rule.workload
-    if namespace in control_plane_namespaces or namespace.startswith("kube-"):
-        return WorkloadClass.CONTROL_PLANE
-    return WorkloadClass.OTHER
+    return None
+
+
+def _classifying_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """Return the label keys `_class_by_labels` reads, and those of them whose value it reads."""
+    requirements = [exclusion.requirement for exclusion in EXCLUSIONS]
+    keys = {ARGO_WORKFLOW_LABEL, ARGO_COMPONENT_LABEL}
+    valued: set[str] = set()
+    for rule in POD_DEFAULT_RULES:
+        requirements.extend(rule.selector.match_expressions)
+        keys.update(rule.selector.match_labels)
+        valued.update(rule.selector.match_labels)
+    for requirement in requirements:
+        keys.add(requirement.key)
+        if requirement.operator in ("In", "NotIn"):
+            valued.add(requirement.key)
+    return frozenset(keys), frozenset(valued)
+
+
+_CLASSIFYING_KEYS, _VALUED_KEYS = _classifying_keys()
+
+
+class PodClassifier:
+    """`classify_pod` for a stream of pods, each distinct shape of labels classified once.
+
+    A pod's class depends only on the few labels the rules read, and for most of those only on
+    whether they are there; the rest (job and run names, hashes) varies from pod to pod. Pods
+    of one workload share that shape, so 10,000 pods take a few dozen classifications (issue 13).
+    At most `MAX_SHAPES` shapes are kept.
+    """
+
+    MAX_SHAPES = 4096
+
+    def __init__(self, control_plane_namespaces: Iterable[str]):
+        self._control_plane = frozenset(control_plane_namespaces)
+        self._by_shape: dict[tuple[tuple[str, str], ...], WorkloadClass | None] = {}
+
+    def __call__(self, labels: Mapping[str, str], namespace: str) -> WorkloadClass:
+        """Return `classify_pod(labels, namespace, control_plane_namespaces)`."""
+        shape = tuple(
+            (key, value if key in _VALUED_KEYS else "")
+            for key, value in labels.items()
+            if key in _CLASSIFYING_KEYS
+        )
+        try:
+            by_labels = self._by_shape[shape]
+        except KeyError:
+            if len(self._by_shape) >= self.MAX_SHAPES:
+                self._by_shape.clear()
+            by_labels = self._by_shape[shape] = _class_by_labels(dict(shape))
+        return by_labels or _class_by_namespace(namespace, self._control_plane)
 
 
 def parse_workload_list(raw: str) -> tuple[list[WorkloadClass], list[str], list[str]]:

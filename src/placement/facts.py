@@ -72,9 +72,14 @@ _RETRY_ATTEMPT_RE = re.compile(r"(?P<step>.+)\((?P<attempt>[0-9]{1,6})\)")
 MAX_COUNTED_ATTEMPT = 20
 
 
-@dataclass(frozen=True)
+POD_CONDITION_TYPES = frozenset({"PodScheduled", "DisruptionTarget"})
+"""The pod conditions the report reads (`unschedulable_message`, `eviction_signal`); the reader
+copies no others."""
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
-    """One entry of a pod's `status.conditions`."""
+    """One entry of a pod's or a node's `status.conditions`."""
 
     type: str
     status: str
@@ -82,7 +87,7 @@ class Condition:
     message: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeFacts:
     """What the report needs to know about a node."""
 
@@ -93,7 +98,7 @@ class NodeFacts:
     conditions: tuple[Condition, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodFacts:
     """What the report needs to know about a pod, copied field by field from the API object."""
 
@@ -106,6 +111,7 @@ class PodFacts:
     reason: str = ""
     message: str = ""
     conditions: tuple[Condition, ...] = ()
+    """Those of `POD_CONDITION_TYPES`."""
     created: datetime | None = None
     started: datetime | None = None
     """When the first container started (or the pod did, if no container has)."""

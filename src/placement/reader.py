@@ -13,13 +13,14 @@ never writes to the cluster, and it does not import ops.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Protocol, cast
 
 import httpx2
 from lightkube import ALL_NS, ApiError, Client, operators
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.models.core_v1 import NodeSelectorTerm
+from lightkube.models.core_v1 import Affinity, NodeSelectorTerm, PodSpec, PodStatus
+from lightkube.models.core_v1 import Toleration as CoreToleration
 from lightkube.resources import core_v1
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Namespace
@@ -41,7 +42,8 @@ from conflicts import (
 from identity import API_ERRORS, api_problem
 from label_selectors import LabelSelector, SelectorRequirement
 from placement import views
-from placement.facts import Condition, NodeFacts, PodFacts
+from placement.facts import POD_CONDITION_TYPES, Condition, NodeFacts, PodFacts
+from placement.paging import read_ahead
 from placement.request import ReportRequest
 from placement.workflows import WorkflowFacts, read_workflows
 from spot_profiles import Toleration
@@ -110,7 +112,7 @@ def read_placement(
             # though its type hints only admit a dict.
             labels=cast(Any, selector_pairs(request.label_selector)),
         )
-        for pod in pods:
+        for pod in read_ahead(pods, PAGE_SIZE):
             sink.add_pod(pod_facts(pod))
         read_workflows(client, request.namespace, sink)
         for conflict in read_conflicts(client, request.namespace, pod_defaults, every_kind=True):
@@ -160,13 +162,74 @@ def node_facts(node: views.Node | core_v1.Node) -> NodeFacts:
 
 
 def pod_facts(pod: views.Pod | core_v1.Pod) -> PodFacts:
-    """Copy what the report needs from a Pod (as listed, or a full lightkube model)."""
+    """Copy what the report needs from a Pod (as listed, or a full lightkube model).
+
+    This runs for every pod of the cluster, so it builds as little as it can: the mappings are
+    the decoded object's own (it is dropped after this), only the conditions the report reads
+    are kept, and pods whose tolerations and node affinity are alike share one copy of them.
+    """
     meta, spec, status = pod.metadata, pod.spec, pod.status
     assert meta is not None  # The API server always returns metadata.
-    container_states = [s.state for s in (status.containerStatuses or [])] if status else []
+    node_name, tolerations, node_selector, terms = _spec_facts(spec)
+    phase, reason, message, conditions, started, finished = _status_facts(status)
+    return PodFacts(
+        namespace=meta.namespace or "",
+        name=meta.name or "",
+        labels=meta.labels or {},
+        annotations=meta.annotations or {},
+        node_name=node_name,
+        phase=phase,
+        reason=reason,
+        message=message,
+        conditions=conditions,
+        created=meta.creationTimestamp,
+        started=started,
+        finished=finished,
+        tolerations=tolerations,
+        node_selector=node_selector,
+        required_node_terms=terms,
+        owner_kinds=tuple(owner.kind for owner in meta.ownerReferences or ()),
+    )
+
+
+def _spec_facts(spec: views.PodSpec | PodSpec | None) -> tuple[Any, ...]:
+    """Return (node name, tolerations, node selector, required node terms)."""
+    if spec is None:
+        return "", (), {}, ()
+    if isinstance(spec, views.PodSpec):  # hashable: pods of one template share one copy
+        tolerations, terms = _shared_scheduling(spec.tolerations, spec.affinity)
+    else:
+        tolerations, terms = _scheduling(spec.tolerations, spec.affinity)
+    return spec.nodeName or "", tolerations, spec.nodeSelector or {}, terms
+
+
+def _scheduling(
+    tolerations: Sequence[views.Toleration | CoreToleration] | None,
+    affinity: views.Affinity | Affinity | None,
+) -> tuple[tuple[Toleration, ...], tuple[tuple[SelectorRequirement, ...], ...]]:
+    """Return the tolerations and the required node selector terms of a pod's spec."""
+    nodes = affinity.nodeAffinity if affinity else None
+    required = nodes.requiredDuringSchedulingIgnoredDuringExecution if nodes else None
+    return (
+        tuple(
+            Toleration(t.key or "", t.operator or "Equal", t.value or "", t.effect or "")
+            for t in tolerations or ()
+        ),
+        tuple(_term(term) for term in required.nodeSelectorTerms) if required else (),
+    )
+
+
+_shared_scheduling = lru_cache(maxsize=1024)(_scheduling)
+
+
+def _status_facts(status: views.PodStatus | PodStatus | None) -> tuple[Any, ...]:
+    """Return (phase, reason, message, conditions, started, finished)."""
+    if status is None:
+        return "Pending", "", "", (), None, None
+    states = [s.state for s in status.containerStatuses or ()]
     started = [
         moment
-        for state in container_states
+        for state in states
         if state is not None
         for moment in (
             state.running.startedAt if state.running else None,
@@ -175,36 +238,19 @@ def pod_facts(pod: views.Pod | core_v1.Pod) -> PodFacts:
         if moment is not None
     ]
     finished = [
-        state.terminated.finishedAt if state and state.terminated else None
-        for state in container_states
+        state.terminated.finishedAt if state and state.terminated else None for state in states
     ]
-    affinity = spec.affinity.nodeAffinity if spec and spec.affinity else None
-    required = affinity.requiredDuringSchedulingIgnoredDuringExecution if affinity else None
-    return PodFacts(
-        namespace=meta.namespace or "",
-        name=meta.name or "",
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
-        node_name=(spec.nodeName or "") if spec else "",
-        phase=(status.phase or "Pending") if status else "Pending",
-        reason=(status.reason or "") if status else "",
-        message=(status.message or "") if status else "",
-        conditions=tuple(
+    return (
+        status.phase or "Pending",
+        status.reason or "",
+        status.message or "",
+        tuple(
             Condition(c.type, c.status, c.reason or "", c.message or "")
-            for c in ((status.conditions or []) if status else [])
+            for c in status.conditions or ()
+            if c.type in POD_CONDITION_TYPES
         ),
-        created=meta.creationTimestamp,
-        started=min(started) if started else None,
-        finished=max(f for f in finished if f) if finished and all(finished) else None,
-        tolerations=tuple(
-            Toleration(t.key or "", t.operator or "Equal", t.value or "", t.effect or "")
-            for t in ((spec.tolerations or []) if spec else [])
-        ),
-        node_selector=dict(spec.nodeSelector or {}) if spec else {},
-        required_node_terms=tuple(
-            _term(term) for term in (required.nodeSelectorTerms if required else [])
-        ),
-        owner_kinds=tuple(owner.kind for owner in meta.ownerReferences or []),
+        min(started) if started else None,
+        max(f for f in finished if f) if finished and all(finished) else None,
     )
 
 

@@ -55,7 +55,7 @@ class Counts:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PodRow:
     """One judged pod, as short as a row can be: 10,000 of them go into one action result."""
 

@@ -35,7 +35,7 @@ from placement.rules import NEEDS_ACTION, NodeType, Verdict, attention_reason, n
 from placement.summary import Counts, PlacementSummary, PodRow
 from placement.workflows import WorkflowFacts
 from spot_config import SpotConfig
-from workloads import ARGO_WORKFLOW_LABEL, WorkloadClass, classify_pod
+from workloads import ARGO_WORKFLOW_LABEL, PodClassifier, WorkloadClass
 
 TABLE_POD_ROWS = 20
 """At most this many at-risk and stuck pods are named in the table; the rest are counted."""
@@ -61,7 +61,7 @@ class _Sums:
         return Counts(verdicts, self.evictions, self.spot_hours, self.missed_hours)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Judged:
     """What one pod adds to the counts, kept so that a later event can take it back."""
 
@@ -122,6 +122,7 @@ class PlacementTally:
         self._argo_pods: dict[tuple[str, str], str] = {}
         """The Workflow of each Argo pod counted, by (namespace, pod)."""
         self._notes: list[str] = []
+        self._classify = PodClassifier(self.control_plane_namespaces)
 
     def add_node(self, node: NodeFacts) -> None:
         """Record a node and its type; pods are judged against the nodes known when added."""
@@ -164,7 +165,7 @@ class PlacementTally:
         self._argo_pods.pop((namespace, name), None)
 
     def _judge(self, pod: PodFacts) -> _Judged:
-        workload = classify_pod(pod.labels, pod.namespace, self.control_plane_namespaces)
+        workload = self._classify(pod.labels, pod.namespace)
         signal, attempt = eviction_signal(pod), retry_attempt(pod)
         if pod.finished_phase and not self.request.include_finished:
             return _Judged(pod.namespace, workload, signal, attempt, row=None)
@@ -218,10 +219,13 @@ class _Summing:
         self.fallbacks = FallbackSums()
 
     def _sums(self, judged: _Judged) -> tuple[_Sums, _Sums]:
-        return (
-            self.by_class.setdefault(judged.workload, _Sums()),
-            self.by_namespace.setdefault(judged.namespace, _Sums()),
-        )
+        by_class = self.by_class.get(judged.workload)
+        if by_class is None:
+            by_class = self.by_class[judged.workload] = _Sums()
+        by_namespace = self.by_namespace.get(judged.namespace)
+        if by_namespace is None:
+            by_namespace = self.by_namespace[judged.namespace] = _Sums()
+        return by_class, by_namespace
 
     def _count(self, judged: _Judged) -> None:
         if judged.attempt is not None:

@@ -10,6 +10,7 @@ from label_selectors import LabelSelector, SelectorRequirement, parse_label_sele
 from localcluster.kubeflow_pods import spark_pod, trainjob_pod
 from workloads import (
     NEVER_ELIGIBLE,
+    PodClassifier,
     WorkloadClass,
     classify_pod,
     parse_workload_list,
@@ -149,23 +150,24 @@ def test_a_notebook_inside_a_pipeline_is_still_a_notebook():
     assert classify_pod({**NOTEBOOK, **KFP_V2_STEP}, "admin", ()) == WorkloadClass.NOTEBOOKS
 
 
+_rule_label_keys = st.sampled_from(
+    [
+        "notebook-name",
+        "serving.kserve.io/inferenceservice",
+        "serving.kubeflow.org/inferenceservice",
+        "training.kubeflow.org/job-name",
+        "katib.kubeflow.org/trial",
+        "kubeflow-spot/eligible",
+        "workflows.argoproj.io/workflow",
+        "workflows.argoproj.io/component",
+        "jobset.sigs.k8s.io/jobset-name",
+        "jobset.sigs.k8s.io/replicatedjob-name",
+        "spark-role",
+        "sparkoperator.k8s.io/app-name",
+    ]
+)
 _any_labels = st.dictionaries(
-    st.sampled_from(
-        [
-            "notebook-name",
-            "serving.kserve.io/inferenceservice",
-            "serving.kubeflow.org/inferenceservice",
-            "training.kubeflow.org/job-name",
-            "katib.kubeflow.org/trial",
-            "kubeflow-spot/eligible",
-            "workflows.argoproj.io/workflow",
-            "workflows.argoproj.io/component",
-            "jobset.sigs.k8s.io/jobset-name",
-            "jobset.sigs.k8s.io/replicatedjob-name",
-            "spark-role",
-            "sparkoperator.k8s.io/app-name",
-        ]
-    ),
+    _rule_label_keys,
     st.sampled_from(
         ["true", "false", "x", "node", "launcher", "model-initializer", "driver", "executor"]
     ),
@@ -182,6 +184,39 @@ def test_a_pod_a_poddefault_selects_is_classified_as_one_of_the_selecting_classe
         assert workload in selecting
     if workload in NEVER_ELIGIBLE:
         assert selecting == []
+
+
+_SHARED_CLASSIFIER = PodClassifier({"kubeflow"})
+_TINY_CLASSIFIER = PodClassifier({"kubeflow"})
+_TINY_CLASSIFIER.MAX_SHAPES = 3  # forgets often: what it forgets it works out again
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    labels=st.dictionaries(
+        st.one_of(_rule_label_keys, st.sampled_from(["app", "pipeline/runid"])),
+        st.sampled_from(["true", "false", "x", "node", "launcher", "driver", "executor", ""]),
+    ),
+    namespace=st.sampled_from(["admin", "kubeflow", "kube-system", "team-001"]),
+)
+def test_the_classifier_of_a_stream_of_pods_classifies_as_classify_pod(labels, namespace):
+    expected = classify_pod(labels, namespace, {"kubeflow"})
+
+    assert _SHARED_CLASSIFIER(labels, namespace) == expected
+    assert _TINY_CLASSIFIER(labels, namespace) == expected
+
+
+def test_pods_that_differ_only_in_names_are_classified_once():
+    classifier = PodClassifier(())
+    workers = [
+        {**TRAINING_WORKER, "training.kubeflow.org/job-name": f"job-{i}"} for i in range(50)
+    ]
+    trials = [{**KATIB_TRIAL, "katib.kubeflow.org/trial": f"tune-{i}"} for i in range(50)]
+
+    classes = {classifier(labels, "admin") for labels in workers + trials}
+
+    assert classes == {WorkloadClass.TRAINING, WorkloadClass.HPO}
+    assert len(classifier._by_shape) == 2
 
 
 # Label selectors in kubectl's syntax (the report-placement `selector` param)
