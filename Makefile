@@ -77,6 +77,14 @@ argo-checkers: ## Build Argo's own ConfigMap loader for each pinned Argo 3.x rel
 kubectl: ## Build kubectl from the control plane's module graph (cached), the benchmarks' peer
 	bash localcluster/build.sh kubectl
 
+.PHONY: promtool
+promtool: ## Build Prometheus's promtool and PromQL parser from its Go module (cached)
+	bash localcluster/build.sh promtool
+
+.PHONY: cos
+cos: venv promtool ## Alert rules (promtool check/test rules) and dashboard queries (PromQL parser)
+	$(PYTEST) tests/cos
+
 .PHONY: cluster
 cluster: venv controlplane argo-checkers ## Tests against a real local control plane
 	$(PYTEST) -m cluster tests/cluster
@@ -118,7 +126,7 @@ e2e: venv e2e-binaries kfp-sdk ## Pipelines on the real Argo workflow-controller
 
 .PHONY: test
 # integration runs early: here it only reports its skips, and the last summary CI reads is a run.
-test: lint metadata integration unit cluster artifact e2e ## Everything that can run here (CI)
+test: lint metadata integration unit cos cluster artifact e2e ## Everything that can run here (CI)
 
 .PHONY: demo
 demo: venv controlplane ## Run the charm against a real local control plane and show the result
