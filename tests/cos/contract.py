@@ -1,5 +1,8 @@
 """The exporter's metrics and their labels, as the metrics contract of issue 15 names them.
 
+As exporter-15 finalised it (21:35 UTC): counters appear only once they have a value, so the
+queries must read an absent series as none (`or vector(0)` where a number is shown).
+
 The alert rules and the dashboard may use these and nothing else (plus the juju_* labels
 Prometheus adds to every scraped series). Kept here, once, for tests/cos.
 """
@@ -17,6 +20,9 @@ METRIC_LABELS: dict[str, frozenset[str]] = {
         {"cloud", "spot_placement", "eligible_classes", "retry_on", "retry_limit", "spot_discount"}
     ),
     "kubeflow_spot_spot_discount": frozenset(),
+    "kubeflow_spot_evicted_pods": frozenset({"namespace", "workload_class", "signal"}),
+    "kubeflow_spot_config_valid": frozenset(),
+    "kubeflow_spot_watch_events_total": frozenset({"resource", "type"}),
     "kubeflow_spot_watch_up": frozenset({"resource"}),
     "kubeflow_spot_last_sync_timestamp_seconds": frozenset({"resource"}),
 }
