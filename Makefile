@@ -52,7 +52,7 @@ lint: venv ## Lint, type-check and spell-check
 	$(VENV)/bin/ruff check src tests localcluster demo benchmarks pack
 	$(VENV)/bin/ruff format --check src tests localcluster demo benchmarks pack
 	$(VENV)/bin/mypy
-	$(VENV)/bin/codespell src tests localcluster demo benchmarks pack templates README.md config.yaml actions.yaml charmcraft.yaml
+	$(VENV)/bin/codespell src tests localcluster demo benchmarks pack templates README.md config.yaml actions.yaml charmcraft.yaml rockcraft.yaml
 
 .PHONY: metadata
 metadata: $(CHARMCRAFT) ## Check the charm metadata with charmcraft expand-extensions
