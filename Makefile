@@ -52,7 +52,7 @@ lint: venv ## Lint, type-check and spell-check
 	$(VENV)/bin/ruff check src tests localcluster demo benchmarks pack
 	$(VENV)/bin/ruff format --check src tests localcluster demo benchmarks pack
 	$(VENV)/bin/mypy
-	$(VENV)/bin/codespell src tests localcluster demo benchmarks pack templates README.md config.yaml actions.yaml charmcraft.yaml
+	$(VENV)/bin/codespell src tests localcluster demo benchmarks pack templates README.md config.yaml actions.yaml charmcraft.yaml rockcraft.yaml
 
 .PHONY: metadata
 metadata: $(CHARMCRAFT) ## Check the charm metadata with charmcraft expand-extensions
@@ -76,6 +76,14 @@ argo-checkers: ## Build Argo's own ConfigMap loader for each pinned Argo 3.x rel
 .PHONY: kubectl
 kubectl: ## Build kubectl from the control plane's module graph (cached), the benchmarks' peer
 	bash localcluster/build.sh kubectl
+
+.PHONY: promtool
+promtool: ## Build Prometheus's promtool and PromQL parser from its Go module (cached)
+	bash localcluster/build.sh promtool
+
+.PHONY: cos
+cos: venv promtool ## Alert rules (promtool check/test rules) and dashboard queries (PromQL parser)
+	$(PYTEST) tests/cos
 
 .PHONY: cluster
 cluster: venv controlplane argo-checkers ## Tests against a real local control plane
@@ -118,7 +126,7 @@ e2e: venv e2e-binaries kfp-sdk ## Pipelines on the real Argo workflow-controller
 
 .PHONY: test
 # integration runs early: here it only reports its skips, and the last summary CI reads is a run.
-test: lint metadata integration unit cluster artifact e2e ## Everything that can run here (CI)
+test: lint metadata integration unit cos cluster artifact e2e ## Everything that can run here (CI)
 
 .PHONY: demo
 demo: venv e2e-binaries kfp-sdk ## A pipeline survives a spot eviction: the charm on the real Argo, kwok nodes

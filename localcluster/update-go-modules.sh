@@ -127,8 +127,24 @@ update_e2e() {
     (cd "${here}/go/kwok" && go mod edit -go=1.26.0 && go get -tool "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}")
 }
 
+# promtool and promql-check (build.sh's promtool group): Prometheus's module at
+# PROMETHEUS_VERSION, with its own go line (it has no replace lines), and main.go kept.
+update_prometheus() {
+    local dir="${here}/go/prometheus" upstream go_line
+    upstream="$(downloaded_gomod "github.com/prometheus/prometheus@${PROMETHEUS_VERSION}")"
+    go_line="$(awk '$1 == "go" {print $2; exit}' "${upstream}")"
+    rm -f "${dir}/go.mod" "${dir}/go.sum"
+    cd "${dir}"
+    go mod init kubeflow-spot/localcluster/go/prometheus >/dev/null 2>&1
+    go mod edit -go="${go_line}"
+    go get -tool "github.com/prometheus/prometheus/cmd/promtool@${PROMETHEUS_VERSION}"
+    go mod tidy
+    cd - >/dev/null
+}
+
 update_kubernetes
 update_etcd
 update_argo_config
 update_e2e
+update_prometheus
 echo "updated ${here}/go for kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION}, argo-config"

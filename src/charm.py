@@ -26,6 +26,7 @@ import ops
 from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient, DeadlineExceededError
 from manifests_requirer import ManifestsRequirer
 from messages import bounded
+from observability import Observability
 from spot_config import ConfigError, SpotConfig, parse_config
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ CONFLICTS_DEADLINE = 10.0
 """Seconds the reconcile's look for toleration conflicts may take, after the applier's."""
 POD_DEFAULTS_RELATION = "pod-defaults"
 """Relation to resource-dispatcher (interface kubernetes_manifest); must match charmcraft.yaml."""
+EXPORTER = "exporter"
+"""The exporter's workload container; must match charmcraft.yaml and workload_layer.CONTAINER."""
 
 
 class KubeflowSpotCharm(ops.CharmBase):
@@ -57,6 +60,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         self._plan: DeliveryPlan | None = None
         self._conflicts: list[Conflict] = []
         self._dispatcher = ManifestsRequirer(self, POD_DEFAULTS_RELATION)
+        self._observability = Observability(self)
         for event in (
             self.on.install,
             self.on.config_changed,
@@ -64,6 +68,10 @@ class KubeflowSpotCharm(ops.CharmBase):
             self.on.leader_elected,
             self.on.update_status,
             self.on[POD_DEFAULTS_RELATION].relation_created,
+            # The exporter's state is in the status, which only a reconcile's dispatch sets.
+            self.on[EXPORTER].pebble_ready,
+            self.on[EXPORTER].pebble_check_failed,
+            self.on[EXPORTER].pebble_check_recovered,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(
@@ -168,8 +176,11 @@ class KubeflowSpotCharm(ops.CharmBase):
         except ConfigError as error:
             event.add_status(ops.BlockedStatus(bounded(f"invalid config: {error}")))
             return
+        exporter = self._observability.health().problem()
+        exporter = f" · {exporter}" if exporter else ""
         if not self.unit.is_leader():
-            event.add_status(ops.ActiveStatus(f"{config.summary()} · standby, the leader applies"))
+            standby = f"{config.summary()} · standby, the leader applies{exporter}"
+            event.add_status(ops.ActiveStatus(bounded(standby)))
             return
         outcome, plan = self._outcome, self._plan
         if outcome is None or plan is None:
@@ -193,7 +204,9 @@ class KubeflowSpotCharm(ops.CharmBase):
         )
         event.add_status(
             ops.ActiveStatus(
-                bounded(f"{config.summary()} · {plan.describe(outcome.namespaces)}{warnings}")
+                bounded(
+                    f"{config.summary()} · {plan.describe(outcome.namespaces)}{warnings}{exporter}"
+                )
             )
         )
 

@@ -131,6 +131,9 @@ def test_every_source_and_template_is_packed_without_bytecode(charm_file):
     # layout.
     assert {n for n in names if n.startswith(("src/", "templates/"))} == expected
     assert "src/placement/__init__.py" in expected
+    # What the COS relations send: Prometheus's alert rules and Grafana's dashboard.
+    assert "src/prometheus_alert_rules/kubeflow_spot.rules" in names
+    assert "src/grafana_dashboards/kubeflow-spot.json" in names
     assert not [n for n in names if n.endswith(".pyc") or n.startswith("venv/bin/")]
 
 

@@ -75,7 +75,10 @@ def test_update_status_on_a_non_leader_reports_standby_without_touching_the_api(
     assert result.returncode == 0, result.output
     assert result.status is not None
     assert result.status[0] == "active"
-    assert result.status[1].endswith("· standby, the leader applies")
+    assert result.status[1].endswith(
+        "· standby, the leader applies · exporter container not reachable yet; metrics are off,"
+        " defaults still apply"
+    )
 
 
 HUGE = "x" * 70000

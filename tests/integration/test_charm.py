@@ -96,7 +96,10 @@ def profile(kube: Client) -> Iterator[str]:
 def test_deploy_beside_kubeflow_and_integrate(juju: jubilant.Juju, charm: Path, profile: str):
     for app, trust in NEIGHBOURS.items():
         juju.deploy(app, channel=_channel(app), trust=trust)
-    juju.deploy(charm, APP, trust=True)
+    # A local charm gets no resource from Charmhub: pass the image charmcraft.yaml points to.
+    metadata = yaml.safe_load((Path(__file__).parents[2] / "charmcraft.yaml").read_text())
+    image = metadata["resources"]["exporter-image"]["upstream-source"]
+    juju.deploy(charm, APP, trust=True, resources={"exporter-image": image})
     for first, second in RELATIONS:
         juju.integrate(first, second)
 
