@@ -85,8 +85,8 @@ def run(client: Client, manifest: Mapping[str, Any], say: Say) -> PipelineRun:
     preempt_scheduled(client, node, datetime.now(UTC) + timedelta(seconds=30))
     e2e.evict(client, pod)
     status = watcher.until(lambda: _finished(client, name), FINISH_TIMEOUT)
-    started = workflows._time(status.get("startedAt"))
-    finished = workflows._time(status.get("finishedAt"))
+    started = workflows.parse_time(status.get("startedAt"))
+    finished = workflows.parse_time(status.get("finishedAt"))
     took = f" in {(finished - started).total_seconds():.0f} s" if started and finished else ""
     say(f"Workflow {PROFILE_NAMESPACE}/{name} {status.get('phase')}{took}")
     hosts = [a.host for a in workflows.attempts(status, EVICTED_STEP)]

@@ -22,7 +22,8 @@ RUN_ANNOTATION = "kwok.kubeflow-spot/run"
 EXIT_CODE_ANNOTATION = "kwok.kubeflow-spot/exit-code"
 
 
-def _time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """Return an Argo timestamp (RFC 3339, `Z` for UTC) as a datetime, or None when unset."""
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
@@ -70,8 +71,8 @@ def attempts(workflow_status: Mapping[str, Any], template: str) -> list[Attempt]
             phase=node["phase"],
             message=node.get("message", ""),
             host=node.get("hostNodeName", ""),
-            started=_time(node.get("startedAt")),
-            finished=_time(node.get("finishedAt")),
+            started=parse_time(node.get("startedAt")),
+            finished=parse_time(node.get("finishedAt")),
         )
         for node in (workflow_status.get("nodes") or {}).values()
         if node["type"] == "Pod" and node.get("templateName") == template

@@ -21,20 +21,13 @@ from lightkube import Client
 from lightkube.core import decoders
 from lightkube.resources.core_v1 import Node, Pod
 
-from localcluster import e2e, kfp_v1
+from localcluster import e2e, workflows
 from localcluster.seed import name_of
-from tests.e2e import argo
 
 # Argo re-creates a vanished pod instead of retrying it when the pod started less than 10 s
 # before (RECENTLY_STARTED_POD_DURATION); disruptions wait a little longer.
 RUNNING_FOR = 11.0
 FINISH_TIMEOUT = 240.0
-# The seed guide's KFP v1 pipelines, as the tests import them from here.
-v1_pipeline = kfp_v1.v1_pipeline
-set_retry_backoff = kfp_v1.set_retry_backoff
-# Waiting for the controller to reload the charm's defaults.
-config_reloads = e2e.config_reloads
-wait_config_reloaded = e2e.wait_config_reloaded
 
 
 @dataclass(frozen=True)
@@ -80,7 +73,7 @@ class Scenario:
     def start(self, client: Client, namespace: str, cluster: e2e.E2ECluster) -> None:
         _warm_decoders()
         self.client, self.namespace, self.cluster = client, namespace, cluster
-        self.name = argo.submit(client, namespace, self.manifest)
+        self.name = workflows.submit(client, namespace, self.manifest)
         self._thread = threading.Thread(target=self._run, name=self.label, daemon=True)
         self._thread.start()
 
@@ -89,7 +82,7 @@ class Scenario:
         try:
             if self.disrupt is not None:
                 self.disrupt(self)
-            self.status = argo.wait_finished(
+            self.status = workflows.wait_finished(
                 self.client, self.namespace, self.name, FINISH_TIMEOUT
             )
         except Exception:  # reported by the test that reads this scenario
@@ -104,7 +97,7 @@ class Scenario:
     def running_pod(self, template: str) -> Pod:
         """Wait for a pod of ``template`` running long enough to be retried, not taken yet."""
         assert self.client is not None
-        return argo.wait_running(
+        return workflows.wait_running(
             self.client,
             self.namespace,
             self.name,
@@ -113,8 +106,8 @@ class Scenario:
             running_for=RUNNING_FOR,
         )
 
-    def attempts(self, template: str) -> list[argo.Attempt]:
-        return argo.attempts(self.status, template)
+    def attempts(self, template: str) -> list[workflows.Attempt]:
+        return workflows.attempts(self.status, template)
 
 
 @functools.cache
@@ -262,9 +255,9 @@ def step(
     retry: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a container template whose pod runs ``run`` and ends with ``exit_code`` (kwok)."""
-    annotations = {argo.RUN_ANNOTATION: run}
+    annotations = {workflows.RUN_ANNOTATION: run}
     if exit_code is not None:
-        annotations[argo.EXIT_CODE_ANNOTATION] = str(exit_code)
+        annotations[workflows.EXIT_CODE_ANNOTATION] = str(exit_code)
     template: dict[str, Any] = {
         "name": name,
         "metadata": {"annotations": annotations},
@@ -318,7 +311,7 @@ def v2_pipeline(
     set_retry_backoff: str | None = None,
 ) -> dict[str, Any]:
     """Return the KFP v2-shaped fixture with pod annotations, maybe a shorter set_retry backoff."""
-    manifest = argo.named(argo.with_annotations(fixture, annotations), generate_name)
+    manifest = workflows.named(workflows.with_annotations(fixture, annotations), generate_name)
     if set_retry_backoff is not None:
         root = next(t for t in manifest["spec"]["templates"] if t["name"] == "root")
         for task in root["dag"]["tasks"]:

@@ -20,27 +20,25 @@ from lightkube.resources.core_v1 import ConfigMap, Node, Pod
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from localcluster import workflows
 from localcluster.charm_context import charm_context
+from localcluster.e2e import config_reloads, wait_config_reloaded
+from localcluster.kfp_v1 import set_retry_backoff, v1_pipeline
 from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, SPOT_LABEL, name_of
-from tests.e2e import argo
 from tests.e2e.conftest import own_namespace
 from tests.e2e.scenarios import (
     Scenario,
     caused_signals,
-    config_reloads,
     drain,
     evict,
     nested,
     press,
     restore_nodes,
     run_all,
-    set_retry_backoff,
     step,
     taint,
-    v1_pipeline,
     v2_pipeline,
     vm_gone,
-    wait_config_reloaded,
 )
 
 SPOT_TOLERATION = {
@@ -49,8 +47,8 @@ SPOT_TOLERATION = {
     "value": "spot",
     "effect": "NoSchedule",
 }
-RUN = argo.RUN_ANNOTATION
-EXIT = argo.EXIT_CODE_ANNOTATION
+RUN = workflows.RUN_ANNOTATION
+EXIT = workflows.EXIT_CODE_ANNOTATION
 DEFAULT_BACKOFF_SECONDS = 300  # retry-backoff=5m: the wait a retry wrapper used to add
 V2_DRIVERS = ("system-dag-driver", "system-container-driver")
 NAMESPACE = "e2e-defaults"
@@ -128,7 +126,7 @@ def runs(e2e, kfp_v1, kfp_v2) -> Iterator[dict[str, Scenario]]:
         # scenario starts once the VM is gone, on the nodes that are left.
         gone = Scenario("vm-gone", nested("vm-gone-", step("step", run="30s")), vm_gone("step"))
         gone.start(e2e.client, namespace, e2e.cluster)
-        assert argo.poll(lambda: bool(gone.disrupted), timeout=120)
+        assert workflows.poll(lambda: bool(gone.disrupted), timeout=120)
         tainted = Scenario("taint", nested("taint-", step("step", run="25s")), taint("step"))
         tainted.start(e2e.client, namespace, e2e.cluster)
         results |= {"vm-gone": gone.join(), "taint": tainted.join()}
@@ -157,7 +155,7 @@ def _pods_on_spot_with_defaults(e2e, scenario: Scenario) -> list[str]:
         n.metadata.name for n in e2e.client.list(Node, labels={SPOT_LABEL: "spot"}) if n.metadata
     }
     problems = []
-    for pod in argo.pods(e2e.client, scenario.namespace, scenario.name):
+    for pod in workflows.pods(e2e.client, scenario.namespace, scenario.name):
         spec = pod.spec
         tolerations = [t.to_dict() for t in spec.tolerations or []]
         required = spec.affinity and spec.affinity.nodeAffinity
@@ -227,7 +225,7 @@ def test_an_application_failure_is_not_retried_and_fails_the_run_at_once(runs, l
     assert scenario.status["phase"] == "Failed"
     assert failed.message == "main: Error (exit code 1)"
     # No retry wrapper above the step waited its backoff (Argo says "Backoff for ..." then).
-    finished = argo._time(scenario.status["finishedAt"])
+    finished = workflows.parse_time(scenario.status["finishedAt"])
     assert (finished - failed.finished).total_seconds() < DEFAULT_BACKOFF_SECONDS / 10
 
 

@@ -22,25 +22,23 @@ from ops import testing
 from charm import KubeflowSpotCharm
 from fallback import FALLBACK_LABEL
 from localcluster import e2e as cluster_ops
+from localcluster import workflows
 from localcluster.charm_context import charm_context
+from localcluster.e2e import config_reloads, wait_config_reloaded
+from localcluster.kfp_v1 import set_retry_backoff, v1_pipeline
 from localcluster.seed import KUBEFLOW_NAMESPACE, SPOT_LABEL
-from tests.e2e import argo
 from tests.e2e.scenarios import (
     Scenario,
-    config_reloads,
     evict,
     nested,
     restore_nodes,
     run_all,
-    set_retry_backoff,
     step,
-    v1_pipeline,
     v2_pipeline,
-    wait_config_reloaded,
 )
 
-RUN = argo.RUN_ANNOTATION
-EXIT = argo.EXIT_CODE_ANNOTATION
+RUN = workflows.RUN_ANNOTATION
+EXIT = workflows.EXIT_CODE_ANNOTATION
 FALLBACK_AFTER = 2  # the default of spot-fallback-after
 RETRY_LIMIT = 5  # the default of retry-limit
 TEMPLATES = {
@@ -129,9 +127,9 @@ def batches(e2e, kfp_v1, kfp_v2) -> Iterator[tuple[dict[str, Run], dict[str, Any
                 template = TEMPLATES[scenario.label]
                 ended[scenario.label] = Run(scenario, _placements(e2e, scenario.join(), template))
             # An evicted pod lingers a moment, Failed, before it is deleted: count without it.
-            assert argo.poll(lambda: not _deleting(e2e, ended.values()), timeout=60)
-            workflows = ",".join(run.scenario.name for run in ended.values())
-            report = _report(context, selector=f"workflows.argoproj.io/workflow in ({workflows})")
+            assert workflows.poll(lambda: not _deleting(e2e, ended.values()), timeout=60)
+            names = ",".join(run.scenario.name for run in ended.values())
+            report = _report(context, selector=f"workflows.argoproj.io/workflow in ({names})")
             pool_gone = Scenario(
                 "pool-gone",
                 nested("fb-pool-gone-", step("step", run="18s")),
@@ -160,7 +158,7 @@ def _deleting(e2e, runs: Iterable[Run]) -> list[str]:
     return [
         str(pod.metadata.name)
         for run in runs
-        for pod in argo.pods(e2e.client, e2e.namespace, run.scenario.name)
+        for pod in workflows.pods(e2e.client, e2e.namespace, run.scenario.name)
         if pod.metadata is not None and pod.metadata.deletionTimestamp is not None
     ]
 
@@ -177,7 +175,7 @@ def _placements(e2e, scenario: Scenario, template: str) -> list[tuple[str, str, 
 
     An evicted pod is gone by the end: its labels are those seen when it was taken away.
     """
-    pods = [*scenario.disrupted, *argo.pods(e2e.client, e2e.namespace, scenario.name)]
+    pods = [*scenario.disrupted, *workflows.pods(e2e.client, e2e.namespace, scenario.name)]
     labels = {
         (pod.metadata.annotations or {}).get(NODE_ID_ANNOTATION, ""): (
             pod.metadata.labels or {}

@@ -19,12 +19,13 @@ from lightkube.resources.core_v1 import Node
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from localcluster import workflows
 from localcluster.charm_context import charm_context
+from localcluster.e2e import config_reloads, wait_config_reloaded
+from localcluster.kfp_v1 import v1_pipeline
 from localcluster.seed import KUBEFLOW_NAMESPACE, SPOT_LABEL
-from tests.e2e import argo
 from tests.e2e.scenarios import (
     Scenario,
-    config_reloads,
     evict,
     flat,
     force_delete,
@@ -32,8 +33,6 @@ from tests.e2e.scenarios import (
     restore_nodes,
     run_all,
     step,
-    v1_pipeline,
-    wait_config_reloaded,
 )
 
 PENDING_SECONDS = 20.0
@@ -73,25 +72,27 @@ def runs(e2e, kfp_v1) -> Iterator[dict[str, Any]]:
             results["prefer"] = prefer.join()
             # ... and require leaves the step Pending, which report-placement calls stuck.
             _reconcile(e2e, context)
-            stuck = argo.submit(
+            stuck = workflows.submit(
                 e2e.client, e2e.namespace, nested("require-no-spot-", step("step", run="3s"))
             )
-            assert argo.poll(
+            assert workflows.poll(
                 lambda: any(
                     "Unschedulable" in a.message
-                    for a in argo.attempts(argo.status(e2e.client, e2e.namespace, stuck), "step")
+                    for a in workflows.attempts(
+                        workflows.status(e2e.client, e2e.namespace, stuck), "step"
+                    )
                 ),
                 timeout=PENDING_SECONDS,
             )
             results["require-report"] = _report(context, format="json")
-            results["require"] = argo.status(e2e.client, e2e.namespace, stuck)
+            results["require"] = workflows.status(e2e.client, e2e.namespace, stuck)
             _cordon_spot(e2e, False)
             # retry-on=all retries an application failure, after the Workflow's own (shorter)
             # backoff: Argo merges spec.retryStrategy field by field under the defaults.
             _reconcile(e2e, context, **{"retry-on": "all", "retry-limit": 2})
             all_ = Scenario(
                 "all",
-                argo.with_backoff(
+                workflows.with_backoff(
                     flat("all-app-failure-", step("step", run="1s", exit_code=1)), "1s"
                 ),
             )
@@ -112,7 +113,7 @@ def _retry_on_errors(e2e, context: testing.Context) -> dict[str, Any]:
     """retry-on=errors is Argo's OnError: run an eviction, a vanished pod and exit 1 under it."""
     _reconcile(e2e, context, **{"retry-on": "errors", "retry-limit": 2})
     scenarios = [
-        Scenario(label, argo.with_backoff(flat(f"{label}-", template), "1s"), disrupt)
+        Scenario(label, workflows.with_backoff(flat(f"{label}-", template), "1s"), disrupt)
         for label, template, disrupt in [
             ("errors-evicted", step("step", run="25s"), evict("step")),
             ("errors-vanished", step("step", run="25s"), force_delete("step")),
@@ -136,22 +137,22 @@ def _own_tolerations_under_require(e2e, context: testing.Context, kfp_v1) -> dic
     seed.start(e2e.client, e2e.namespace, e2e.cluster)
     template = step("step", run="3s")
     template["tolerations"] = [OWN_TOLERATION]
-    other = argo.submit(e2e.client, e2e.namespace, flat("own-toleration-", template))
-    assert argo.poll(
+    other = workflows.submit(e2e.client, e2e.namespace, flat("own-toleration-", template))
+    assert workflows.poll(
         lambda: any(
             "untolerated taint" in a.message
-            for a in argo.attempts(argo.status(e2e.client, e2e.namespace, other), "step")
+            for a in workflows.attempts(workflows.status(e2e.client, e2e.namespace, other), "step")
         ),
         timeout=PENDING_SECONDS,
     )
     results: dict[str, Any] = {"seed-spot": seed.join()}
     params = {"namespace": e2e.namespace, "include-finished": True, "format": "json"}
     results["own-report"] = json.loads(_report(context, **params)["report"])
-    results["own-toleration"] = argo.status(e2e.client, e2e.namespace, other)
-    results["own-toleration-pods"] = argo.pods(e2e.client, e2e.namespace, other)
-    e2e.client.delete(argo.Workflow, other, namespace=e2e.namespace)
+    results["own-toleration"] = workflows.status(e2e.client, e2e.namespace, other)
+    results["own-toleration-pods"] = workflows.pods(e2e.client, e2e.namespace, other)
+    e2e.client.delete(workflows.Workflow, other, namespace=e2e.namespace)
     for pod in results["own-toleration-pods"]:  # no garbage collector runs here
-        e2e.client.delete(argo.Pod, pod.metadata.name, namespace=e2e.namespace)
+        e2e.client.delete(workflows.Pod, pod.metadata.name, namespace=e2e.namespace)
     return results
 
 
@@ -164,7 +165,7 @@ def test_prefer_without_spot_capacity_falls_back_to_on_demand_and_succeeds(runs)
 
 
 def test_require_without_spot_capacity_leaves_the_step_stuck_and_the_report_says_so(runs):
-    [attempt] = argo.attempts(runs["require"], "step")
+    [attempt] = workflows.attempts(runs["require"], "step")
     report = runs["require-report"]
     rows = [
         row
@@ -223,7 +224,7 @@ def test_the_seed_spot_pipeline_keeps_its_own_spot_toleration_and_runs_on_spot(e
     scenario = runs["seed-spot"]
     tolerations = [
         [t.to_dict() for t in pod.spec.tolerations or [] if t.key == SPOT_LABEL]
-        for pod in argo.pods(e2e.client, e2e.namespace, scenario.name)
+        for pod in workflows.pods(e2e.client, e2e.namespace, scenario.name)
     ]
     rows = _rows(runs["own-report"], scenario.name)
 
@@ -236,7 +237,7 @@ def test_the_seed_spot_pipeline_keeps_its_own_spot_toleration_and_runs_on_spot(e
 def test_a_step_whose_own_tolerations_replace_the_spot_one_is_stuck_and_the_report_says_why(
     runs,
 ):
-    [attempt] = argo.attempts(runs["own-toleration"], "step")
+    [attempt] = workflows.attempts(runs["own-toleration"], "step")
     [pod] = runs["own-toleration-pods"]
     report = runs["own-report"]
     [stuck] = [r for r in report["needs-action"] if r["pod"].endswith(pod.metadata.name)]
