@@ -15,7 +15,7 @@ from prometheus_client import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.config import ConfigFile
-from exporter.live import LivePlacement, WatchedNode, WatchedPod
+from exporter.live import LivePlacement, WatchedNode, WatchedPod, WatchedWorkflow
 from exporter.server import serve
 from exporter.watch import ResourceWatch, connect, run_in_thread, warm_decoders
 
@@ -59,8 +59,13 @@ def main(argv: Sequence[str] = ()) -> int:
     ProcessCollector(registry=registry)
     stop = threading.Event()
     _stop_on_sigterm(stop)
-    warm_decoders(WatchedNode, WatchedPod)
-    for kind, sink in ((WatchedNode, live.nodes), (WatchedPod, live.pods)):
+    warm_decoders(WatchedNode, WatchedPod, WatchedWorkflow)
+    watches = (
+        (WatchedNode, live.nodes),
+        (WatchedPod, live.pods),
+        (WatchedWorkflow, live.workflows),
+    )
+    for kind, sink in watches:
         run_in_thread(ResourceWatch(connect, kind, sink, stop=stop), f"watch-{kind.__name__}")
     server = serve(registry, live.health, args.host, args.port)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()

@@ -1,8 +1,9 @@
-"""The exporter's live state: the watched placement behind a lock, fed by two watches.
+"""The exporter's live state: the watched placement behind a lock, fed by three watches.
 
-The node and the pod watch each run in a thread and call their sink; Prometheus scrapes call
-`collect()` from the HTTP server's threads; the config poller calls `reload_config()`. One lock
-keeps them apart: each holds it for one event, one LIST's replacement or one snapshot.
+The node, the pod and the Argo Workflow watch each run in a thread and call their sink;
+Prometheus scrapes call `collect()` from the HTTP server's threads; the config poller calls
+`reload_config()`. One lock keeps them apart: each holds it for one event, one LIST's
+replacement or one snapshot.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prometheus_client.registry import Collector
 from exporter.config import ConfigFile, ExporterConfig, default_config
 from exporter.metrics import WatchHealth, health_families, placement_families
 from exporter.state import WatchedPlacement
-from placement import views
+from placement import views, workflows
 from placement.reader import node_facts, pod_facts
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +46,21 @@ class WatchedNode(views.Node):
     metadata: _Meta | None = None
 
 
+class _WorkflowMeta(workflows.WorkflowMeta):
+    resourceVersion: str | None = None  # noqa: N815 (the API's name)
+
+
+class WatchedWorkflow(workflows.Workflow):
+    """What the report reads of an Argo Workflow, and its resourceVersion."""
+
+    metadata: _WorkflowMeta | None = None
+
+
+REQUIRED = ("nodes", "pods")
+"""The watches /healthz needs; without Argo's CRD (or the right to list Workflows) the Workflow
+watch backs off and says so, and the metrics of nodes and pods are served all the same."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -61,9 +77,18 @@ class LivePlacement(Collector):
         if config is None:
             LOG.warning("%s; using the charm's defaults until it is fixed", config_file.problem)
         self.placement = WatchedPlacement(config or default_config(), clock())
-        self._health: dict[str, _Health] = {"nodes": _Health(), "pods": _Health()}
+        self._health = {"nodes": _Health(), "pods": _Health(), "workflows": _Health()}
         self.nodes = _Sink(self, "nodes", node_facts, self.placement.put_node, self._remove_node)
         self.pods = _Sink(self, "pods", pod_facts, self.placement.put_pod, self._remove_pod)
+        self.workflows = _Sink(
+            self, "workflows", workflows.workflow_facts, self._put_workflow, self._remove_workflow
+        )
+
+    def _put_workflow(self, facts: Any, now: datetime) -> None:
+        self.placement.put_workflow(facts)
+
+    def _remove_workflow(self, facts: Any, now: datetime) -> None:
+        self.placement.remove_workflow(facts.namespace, facts.name)
 
     def _remove_node(self, facts: Any, now: datetime) -> None:
         self.placement.remove_node(facts.name, now)
@@ -91,16 +116,22 @@ class LivePlacement(Collector):
         return self.placement.config
 
     def health(self) -> tuple[bool, str]:
-        """Tell whether both watches were synced within HEALTHY_WITHIN_SECONDS, or why not."""
+        """Tell whether nodes and pods were synced within HEALTHY_WITHIN_SECONDS, or why not.
+
+        The reason also names a Workflow watch that is not synced, without failing the check.
+        """
         now = time.time()
-        problems = []
+        problems: list[str] = []
+        notes: list[str] = []
         with self._lock:
             for resource, health in self._health.items():
+                said = problems if resource in REQUIRED else notes
                 if not health.synced:
-                    problems.append(f"{resource}: not synced ({health.problem or 'starting'})")
+                    said.append(f"{resource}: not synced ({health.problem or 'starting'})")
                 elif now - health.last_sync > HEALTHY_WITHIN_SECONDS:
-                    problems.append(f"{resource}: no sync for {now - health.last_sync:.0f} s")
-        return (not problems, "; ".join(problems) or "nodes and pods synced")
+                    said.append(f"{resource}: no sync for {now - health.last_sync:.0f} s")
+        reason = "; ".join(problems) or "nodes and pods synced"
+        return (not problems, "; ".join([reason, *notes]))
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric of this moment (called by the registry on each scrape)."""
@@ -146,8 +177,10 @@ class _Sink:
             now = live._clock()
             if self._resource == "nodes":
                 live.placement.replace_nodes(facts, now)
-            else:
+            elif self._resource == "pods":
                 live.placement.replace_pods(facts, now)
+            else:
+                live.placement.replace_workflows(facts)
 
     def changed(self, kind: str, obj: Any) -> None:
         facts = self._facts(obj)

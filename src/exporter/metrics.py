@@ -23,7 +23,7 @@ from placement.facts import NodeFacts, eviction_notice, eviction_taint
 
 PREFIX = "kubeflow_spot"
 CAPACITIES = ("spot", "on-demand")
-RESOURCES = ("nodes", "pods")
+RESOURCES = ("nodes", "pods", "workflows")
 
 
 def node_state(node: NodeFacts) -> str:

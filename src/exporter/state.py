@@ -13,47 +13,33 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from exporter.config import ExporterConfig
 from exporter.metrics import PlacementSamples, node_state
+from placement.argo_records import SeenPod, settle
 from placement.facts import (
     NodeFacts,
     PodFacts,
     eviction_signal,
     node_local,
-    retry_attempt,
     run_hours,
 )
 from placement.request import ReportRequest
 from placement.rules import NodeType, node_pool, node_type
 from placement.tally import PlacementTally
-from spot_config import RetryOn
-from workloads import classify_pod
+from placement.workflows import WorkflowFacts
+from workloads import WorkloadClass, classify_pod
 
 PodKey = tuple[str, str]
 """(namespace, name)"""
 _Labels = tuple[str, str, str]
 _Counts = tuple[Counter[_Labels], Counter[_Labels], Counter[_Labels]]
 """Pods by verdict, evicted pods, nodes: each by its metric's labels."""
-ARGO_RETRY_SIGNAL = "ArgoRetry"
-"""The signal the report gives evictions that only Argo's retries show (placement.tally's)."""
+WorkflowKey = tuple[str, str]
+"""(namespace, name) of a Workflow"""
 REPORT_REQUEST = ReportRequest()
 """The report the gauges equal: all namespaces, running and pending pods (the default)."""
-
-
-@dataclass
-class _Step:
-    """One retried Argo step: what its attempts showed since the exporter first saw it."""
-
-    namespace: str
-    workload: str
-    highest: int = 0
-    disrupted: set[int] = field(default_factory=set)
-    """Attempts seen with an eviction signal, even after their pods are gone."""
-    counted: int = 0
-    """Evictions its retries explain that the counter has already counted."""
 
 
 class WatchedPlacement:
@@ -65,12 +51,14 @@ class WatchedPlacement:
         self._pods: dict[PodKey, PodFacts] = {}
         self._on_node: dict[str, set[PodKey]] = {}
         self._hours_seen: dict[PodKey, float] = {}
-        self._workloads: dict[PodKey, str] = {}
+        self._workloads: dict[PodKey, WorkloadClass] = {}
         self._signals: dict[PodKey, str] = {}
         """The eviction signal of each pod that shows one."""
         self._evicted: set[PodKey] = set()
-        """Pods the evictions counter has counted (each pod once)."""
-        self._steps: dict[tuple[str, str, str], _Step] = {}
+        """Pods whose eviction the counter has counted (each pod once, seen or Argo-recorded)."""
+        self._workflows: dict[WorkflowKey, WorkflowFacts] = {}
+        self._recorded: dict[PodKey, int] = {}
+        """How many Workflows held record each evicted pod's eviction."""
         self.evictions_total: Counter[tuple[str, str, str]] = Counter()
         self.pod_hours_total: dict[tuple[str, str], float] = {}
         self._node_kinds: dict[str, NodeType] = {}
@@ -169,7 +157,8 @@ class WatchedPlacement:
         self._hours_seen.pop(key, None)
         self._workloads.pop(key, None)
         self._signals.pop(key, None)
-        self._evicted.discard(key)
+        if key not in self._recorded:  # a Workflow still recording it keeps it counted
+            self._evicted.discard(key)
         self._tally.remove_pod(namespace, name)
 
     def replace_pods(self, pods: Iterable[PodFacts], now: datetime) -> None:
@@ -188,8 +177,8 @@ class WatchedPlacement:
             if not keys:
                 del self._on_node[node_name]
 
-    def _classify(self, pod: PodFacts) -> str:
-        return str(classify_pod(pod.labels, pod.namespace, self.config.control_plane_namespaces))
+    def _classify(self, pod: PodFacts) -> WorkloadClass:
+        return classify_pod(pod.labels, pod.namespace, self.config.control_plane_namespaces)
 
     def _count_eviction(self, key: PodKey, pod: PodFacts) -> None:
         signal = eviction_signal(pod)
@@ -199,7 +188,7 @@ class WatchedPlacement:
         self._signals[key] = signal
         if key not in self._evicted:
             self._evicted.add(key)
-            self.evictions_total[pod.namespace, self._workloads[key], signal] += 1
+            self.evictions_total[pod.namespace, str(self._workloads[key]), signal] += 1
 
     def _settle(self, key: PodKey, now: datetime) -> None:
         """Credit the hours the pod ran since last settled to its node's capacity."""
@@ -209,7 +198,7 @@ class WatchedPlacement:
         self._hours_seen[key] = max(hours, self._hours_seen.get(key, hours))
         capacity = self._capacity(pod)
         if delta > 0 and capacity is not None:
-            bucket = (self._workloads[key], capacity)
+            bucket = (str(self._workloads[key]), capacity)
             self.pod_hours_total[bucket] = self.pod_hours_total.get(bucket, 0.0) + delta
 
     def _capacity(self, pod: PodFacts) -> str | None:
@@ -219,6 +208,59 @@ class WatchedPlacement:
         if kind is NodeType.SPOT and node_local(pod):
             return None  # the report counts no spot pod-hours for a node's own pods
         return str(kind)
+
+    # --- Argo Workflows ----------------------------------------------------------------------
+
+    def put_workflow(self, workflow: WorkflowFacts) -> None:
+        """Add or replace what a Workflow recorded (ADDED, MODIFIED), as the report reads it.
+
+        An eviction it records is counted once: not again for a pod the counter counted already
+        (by its own signal, or by another Workflow), and not again when the pod shows it later.
+        """
+        key = (workflow.namespace, workflow.name)
+        old = self._workflows.get(key)
+        self._counts = None
+        self._workflows[key] = workflow
+        self._tally.add_workflow(workflow)
+        for attempt in workflow.attempts:
+            if attempt.signal is None:
+                continue
+            pod = (workflow.namespace, attempt.pod)
+            self._recorded[pod] = self._recorded.get(pod, 0) + 1
+            if pod not in self._evicted:
+                self._evicted.add(pod)
+                workload = self._workloads.get(pod, WorkloadClass.PIPELINES)
+                self.evictions_total[workflow.namespace, str(workload), attempt.signal] += 1
+        self._forget_records(key, old)  # after the new records: a pod both record stays counted
+
+    def remove_workflow(self, namespace: str, name: str) -> None:
+        """Forget a Workflow (DELETED); the evictions it recorded stay counted."""
+        key = (namespace, name)
+        if key not in self._workflows:
+            return
+        self._forget_records(key, self._workflows.pop(key))
+        self._counts = None
+        self._tally.remove_workflow(namespace, name)
+
+    def replace_workflows(self, workflows: Iterable[WorkflowFacts]) -> None:
+        """Make the Workflows exactly these (a LIST, the first or after `410 Gone`)."""
+        listed = {(wf.namespace, wf.name): wf for wf in workflows}
+        for namespace, name in set(self._workflows) - set(listed):
+            self.remove_workflow(namespace, name)
+        for key, workflow in listed.items():
+            if self._workflows.get(key) != workflow:
+                self.put_workflow(workflow)
+
+    def _forget_records(self, key: WorkflowKey, old: WorkflowFacts | None) -> None:
+        for attempt in old.attempts if old is not None else ():
+            pod = (key[0], attempt.pod)
+            if attempt.signal is None or pod not in self._recorded:
+                continue
+            self._recorded[pod] -= 1
+            if not self._recorded[pod]:
+                del self._recorded[pod]
+                if pod not in self._pods:  # neither shown nor recorded any more: forgotten
+                    self._evicted.discard(pod)
 
     # --- config and snapshot -----------------------------------------------------------------
 
@@ -237,6 +279,8 @@ class WatchedPlacement:
             self._tally.add_node(node)
         for pod in self._pods.values():
             self._tally.add_pod(pod)
+        for workflow in self._workflows.values():
+            self._tally.add_workflow(workflow)
 
     def snapshot(self, now: datetime) -> PlacementSamples:
         """Settle the counters to `now` and return every count the metrics show."""
@@ -262,45 +306,15 @@ class WatchedPlacement:
         )
         evicted: Counter[tuple[str, str, str]] = Counter()
         for key, signal in self._signals.items():
-            evicted[key[0], self._workloads[key], signal] += 1
-        self._count_argo_retries(evicted)
+            evicted[key[0], str(self._workloads[key]), signal] += 1
+        # What Argo recorded that no pod shows, settled as the report's tally settles it.
+        seen = {key: SeenPod(self._workloads[key], key in self._signals) for key in self._pods}
+        settled = settle(self._workflows.values(), seen)
+        for (namespace, workload, signal), count in settled.evictions.items():
+            evicted[namespace, str(workload), signal] += count
         profile = self.config.spot.profile
         nodes: Counter[tuple[str, str, str]] = Counter(
             (str(node_type(node, profile)), node_pool(node, profile), node_state(node))
             for node in self._nodes.values()
         )
         return pods, evicted, nodes
-
-    def _count_argo_retries(self, evicted: Counter[tuple[str, str, str]]) -> None:
-        """Add the evictions only Argo's retries show, as the report settles them.
-
-        Under retry-on=evictions every retry of a step was an eviction; those its evicted pods
-        do not show are `ArgoRetry`. The gauge counts them from the pods visible now, as the
-        report does; the counter from every attempt seen, so deleting an evicted pod does not
-        make its retry count again.
-        """
-        visible: dict[tuple[str, str, str], tuple[int, int]] = {}
-        for key, pod in self._pods.items():
-            attempt = retry_attempt(pod)
-            if attempt is None:
-                continue
-            step = self._steps.setdefault(attempt.step, _Step(pod.namespace, self._workloads[key]))
-            step.highest = max(step.highest, attempt.attempt)
-            highest, disrupted = visible.get(attempt.step, (0, 0))
-            signalled = key in self._signals
-            if signalled:
-                step.disrupted.add(attempt.attempt)
-            visible[attempt.step] = (max(highest, attempt.attempt), disrupted + signalled)
-        for gone in set(self._steps) - set(visible):
-            del self._steps[gone]  # every pod of the step is gone: so is what it could add
-        if self.config.spot.retry.on is not RetryOn.EVICTIONS:
-            return
-        for name, (highest, disrupted) in visible.items():
-            step = self._steps[name]
-            labels = (step.namespace, step.workload, ARGO_RETRY_SIGNAL)
-            if highest > disrupted:
-                evicted[labels] += highest - disrupted
-            unexplained = step.highest - len(step.disrupted)
-            if unexplained > step.counted:
-                self.evictions_total[labels] += unexplained - step.counted
-                step.counted = unexplained

@@ -127,7 +127,7 @@ class ResourceWatch:
                 self._sink.status(synced=False, problem="410 Gone: listing again")
                 version = None
             except (*API_ERRORS, httpx2.HTTPError) as error:
-                self._fail(f"{type(error).__name__}: {error}")
+                self._fail(_problem(error))
             except Exception as error:  # a bug must not end the watch and leave stale metrics
                 LOG.exception("%s: unexpected error", self._kind.__name__)
                 client = None
@@ -191,6 +191,20 @@ class ResourceWatch:
             response.close()
 
 
+def _problem(error: Exception) -> str:
+    """Say what failed; a 404 or 403 of a custom resource (Argo's CRD absent, RBAC) by name."""
+    code = None
+    if isinstance(error, ApiError):
+        code = error.status.code
+    elif isinstance(error, httpx2.HTTPStatusError):
+        code = error.response.status_code
+    if code == 404:
+        return "404 Not Found: the resource is not served (its CRD is not installed)"
+    if code == 403:
+        return "403 Forbidden: the service account may not list or watch it"
+    return f"{type(error).__name__}: {error}"
+
+
 def _decode(line: str | bytes, kind: type[resource.Resource]) -> tuple[str, Any]:
     event = decoders.decode_watch_event(line.encode() if isinstance(line, str) else line)
     if event.type == "ERROR":
@@ -247,6 +261,10 @@ _SAMPLES = {
         "metadata": _SAMPLE_META,
         "spec": {"taints": [{"key": "a"}], "unschedulable": False},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    },
+    "Workflow": {
+        "metadata": _SAMPLE_META,
+        "status": {"nodes": {"x": {"id": "x", "name": "x", "type": "Pod", "phase": "Failed"}}},
     },
 }
 

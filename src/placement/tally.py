@@ -146,6 +146,10 @@ class PlacementTally:
         """Record what Argo recorded in a Workflow, in place of what it recorded before."""
         self._workflows[workflow.namespace, workflow.name] = workflow
 
+    def remove_workflow(self, namespace: str, name: str) -> None:
+        """Forget a Workflow (a watch's DELETED); a Workflow never added is ignored."""
+        self._workflows.pop((namespace, name), None)
+
     def add_note(self, note: str) -> None:
         """Record something the report could not read, to say so."""
         self._notes.append(note)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from lightkube import Client
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import Toleration
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node, Pod
@@ -319,10 +320,65 @@ def test_exported_counts_equal_the_report_after_the_api_server_restarts(plane, a
     # The restarted API server builds its watch cache from etcd's revision at its start, later
     # than the exporter's last resourceVersion (it writes on start-up itself, and a pod went and
     # came meanwhile): the WATCH from it is answered 410 Gone (seen here, "too old resource
-    # version"), so the exporter LISTs once per resource and watches on from that LIST.
+    # version"), so the exporter LISTs once per resource and watches on from that LIST. The
+    # Workflow watch, with no Workflow written, was seen to WATCH again from its version
+    # without a LIST (a LIST after a 410 would be as right: at most one).
     lists = Counter({key: n for key, n in requests.items() if key.startswith("list")})
-    assert lists == Counter({"list nodes": 1, "list pods": 1})
-    assert set(requests) <= {"list nodes", "list pods", "watch nodes", "watch pods"}
+    assert lists - Counter({"list workflows": 1}) == Counter({"list nodes": 1, "list pods": 1})
+    assert set(requests) <= {
+        *("list nodes", "list pods", "list workflows"),
+        *("watch nodes", "watch pods", "watch workflows"),
+    }
+
+
+ArgoWorkflow = create_namespaced_resource("argoproj.io", "v1alpha1", "Workflow", "workflows")
+
+
+def evicted_workflow(name: str) -> Any:
+    """Return a Workflow whose status records an attempt taken away ("pod deleted"), pod gone.
+
+    The status is written as the workflow-controller would (no controller runs here: the CRD
+    seed_aks_kubeflow installs, from Argo's module, keeps status as given on create).
+    """
+    nodes = {
+        name: {"id": name, "name": name, "type": "Retry", "phase": "Running", "children": ["a1"]},
+        "a1": {
+            "id": "a1",
+            "name": f"{name}(0)",
+            "type": "Pod",
+            "templateName": "main",
+            "phase": "Failed",
+            "message": "pod deleted",
+        },
+    }
+    return ArgoWorkflow(
+        metadata=ObjectMeta(name=name, namespace=PROFILE_NAMESPACE),
+        spec={"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "x"}}]},
+        status={"phase": "Running", "nodes": nodes},
+    )
+
+
+def test_an_eviction_argo_recorded_is_exported_as_the_report_counts_it(plane, admin, exporter):
+    audit = AuditLog(plane.audit_log_path)
+    before = evictions_total(exporter)
+    mark = audit.mark()
+    admin.create(evicted_workflow("iris-evicted"))
+    recorded = assert_exports_the_report(exporter, admin)
+    signals = {s.labels["signal"] for s in scrape(exporter)["kubeflow_spot_evicted_pods"]}
+    admin.delete(ArgoWorkflow, "iris-evicted", namespace=PROFILE_NAMESPACE)
+    deleted = assert_exports_the_report(exporter, admin)
+    requests = exporter_requests(audit, mark)
+
+    assert (recorded["evictions"], signals) == (1, {"ArgoPodDeleted"})
+    assert deleted["evictions"] == 0
+    assert evictions_total(exporter) == before + 1  # counted once, kept after the delete
+    assert up(exporter, "workflows") == 1
+    assert requests == Counter()  # from the Workflow watch opened at start
+
+
+def up(exporter: Exporter, resource: str) -> float:
+    samples = scrape(exporter)["kubeflow_spot_watch_up"]
+    return next(s.value for s in samples if s.labels["resource"] == resource)
 
 
 class RecordingSink:

@@ -155,6 +155,20 @@ def test_healthz_is_503_until_both_watches_are_synced(tmp_path):
     assert (status[:3], b"kubeflow_spot_watch_up" in body) == ("200", True)
 
 
+def test_without_argos_crd_healthz_passes_and_says_so_and_workflows_are_down(tmp_path):
+    live = live_with_fixture(tmp_path)
+    for sink in (live.nodes, live.pods):
+        sink.status(synced=True)
+    problem = "404 Not Found: the resource is not served (its CRD is not installed)"
+    live.workflows.status(synced=False, problem=problem)
+
+    healthy, reason = live.health()
+    up = {s.labels["resource"]: s.value for s in scrape(live)["kubeflow_spot_watch_up"]}
+
+    assert (healthy, reason) == (True, f"nodes and pods synced; workflows: not synced ({problem})")
+    assert up == {"nodes": 1, "pods": 1, "workflows": 0}
+
+
 def test_backoff_doubles_to_its_ceiling_and_resets():
     backoff = Backoff(first=0.5, most=4)
     delays = [backoff.next_delay() for _ in range(6)]
