@@ -30,7 +30,8 @@ def test_install_applies_the_defaults_and_reports_active(unit_on_cluster, client
     assert result.status == (
         "active",
         "spot: pipelines,training,hpo · require · retry 5× at once on evictions"
-        " (set_retry steps: their own policy) · on-demand after 2 evictions · direct to 1 namespace"
+        " (set_retry steps: their own policy) · on-demand after 2 evictions"
+        " · direct to 1 namespace"
         # No Pebble here: the charm's job is done all the same, and the status says so.
         " · exporter container not reachable yet; metrics are off, defaults still apply",
     )
