@@ -8,7 +8,7 @@ rules and the dashboard are written against. Pure: no ops, no lightkube.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import (
@@ -68,47 +68,58 @@ class WatchHealth:
 
 def placement_families(samples: PlacementSamples) -> Iterator[Metric]:
     """Yield the placement metrics of one snapshot."""
-    pods = GaugeMetricFamily(
-        f"{PREFIX}_pods",
+    by_pod = ["namespace", "workload_class", "verdict"]
+    by_signal = ["namespace", "workload_class", "signal"]
+    yield _family(
+        GaugeMetricFamily,
+        "pods",
         "Pods now, by namespace, workload class and report-placement's verdict",
-        labels=["namespace", "workload_class", "verdict"],
+        by_pod,
+        samples.pods.items(),
     )
-    for labels, count in sorted(samples.pods.items()):
-        pods.add_metric(labels, count)
-    yield pods
-    evicted = GaugeMetricFamily(
-        f"{PREFIX}_evicted_pods",
+    yield _family(
+        GaugeMetricFamily,
+        "evicted_pods",
         "Evicted pods visible now (report-placement's evictions), by how they show it",
-        labels=["namespace", "workload_class", "signal"],
+        by_signal,
+        samples.evicted_pods.items(),
     )
-    for labels, count in sorted(samples.evicted_pods.items()):
-        evicted.add_metric(labels, count)
-    yield evicted
-    evictions = CounterMetricFamily(
-        f"{PREFIX}_evictions",
+    yield _family(
+        CounterMetricFamily,
+        "evictions",
         "Evictions seen since the exporter started, each evicted pod once",
-        labels=["namespace", "workload_class", "signal"],
+        by_signal,
+        samples.evictions_total.items(),
     )
-    for labels, count in sorted(samples.evictions_total.items()):
-        evictions.add_metric(labels, count)
-    yield evictions
-    hours = CounterMetricFamily(
-        f"{PREFIX}_pod_hours",
+    yield _family(
+        CounterMetricFamily,
+        "pod_hours",
         "Pod-hours run while watched, by workload class and node capacity",
-        labels=["workload_class", "capacity"],
+        ["workload_class", "capacity"],
+        samples.pod_hours_total.items(),
     )
-    for (workload, capacity), value in sorted(samples.pod_hours_total.items()):
-        hours.add_metric([workload, capacity], value)
-    yield hours
-    nodes = GaugeMetricFamily(
-        f"{PREFIX}_nodes",
+    yield _family(
+        GaugeMetricFamily,
+        "nodes",
         "Nodes now, by capacity, pool and state",
-        labels=["capacity", "pool", "state"],
+        ["capacity", "pool", "state"],
+        samples.nodes.items(),
     )
-    for labels, count in sorted(samples.nodes.items()):
-        nodes.add_metric(labels, count)
-    yield nodes
     yield from config_families(samples.config)
+
+
+def _family(
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+    samples: Iterable[tuple[tuple[str, ...], float]],
+) -> Metric:
+    """Return one metric family holding a sample per label set, in a stable order."""
+    family = kind(f"{PREFIX}_{name}", documentation, labels=labels)
+    for label_values, value in sorted(samples):
+        family.add_metric(list(label_values), value)
+    return family
 
 
 def config_families(config: ExporterConfig) -> Iterator[Metric]:
