@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from label_selectors import SelectorRequirement
 from spot_profiles import Toleration
@@ -77,8 +79,18 @@ POD_CONDITION_TYPES = frozenset({"PodScheduled", "DisruptionTarget"})
 copies no others."""
 
 
-@dataclass(frozen=True, slots=True)
-class Condition:
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """An immutable record built for each pod or node read: a msgspec struct, built in C.
+
+    A report builds several for each of 10,000 pods, and a frozen dataclass sets each field
+    through `object.__setattr__`: a `PodFacts` took 5.3 µs to build that way and 0.8 µs as
+    this (issue 13). Equality, hashing and `msgspec.structs.replace` work as a dataclass's do.
+    Untracked by the garbage collector: a record holds strings, numbers, datetimes, tuples and
+    mappings of strings, never anything that refers back to it.
+    """
+
+
+class Condition(Record, frozen=True):
     """One entry of a pod's or a node's `status.conditions`."""
 
     type: str
@@ -87,8 +99,7 @@ class Condition:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class NodeFacts:
+class NodeFacts(Record, frozen=True):
     """What the report needs to know about a node."""
 
     name: str
@@ -98,14 +109,13 @@ class NodeFacts:
     conditions: tuple[Condition, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class PodFacts:
+class PodFacts(Record, frozen=True):
     """What the report needs to know about a pod, copied field by field from the API object."""
 
     namespace: str
     name: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = msgspec.field(default_factory=dict)
+    annotations: Mapping[str, str] = msgspec.field(default_factory=dict)
     node_name: str = ""
     phase: str = "Pending"
     reason: str = ""
@@ -118,7 +128,7 @@ class PodFacts:
     finished: datetime | None = None
     """When the last container finished, once every container has."""
     tolerations: tuple[Toleration, ...] = ()
-    node_selector: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = msgspec.field(default_factory=dict)
     required_node_terms: tuple[tuple[SelectorRequirement, ...], ...] = ()
     """`requiredDuringSchedulingIgnoredDuringExecution` node selector terms (ORed)."""
     owner_kinds: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from conflicts import Conflict
 from placement.argo_records import FailedStepRow
-from placement.facts import NodeFacts
+from placement.facts import NodeFacts, Record
 from placement.fallbacks import Fallbacks
 from placement.request import ReportRequest
 from placement.rules import NodeType, Verdict
@@ -55,8 +55,7 @@ class Counts:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PodRow:
+class PodRow(Record, frozen=True):
     """One judged pod, as short as a row can be: 10,000 of them go into one action result."""
 
     namespace: str

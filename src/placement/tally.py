@@ -21,6 +21,7 @@ from placement.argo_records import ArgoSettlement, SeenPod, settle
 from placement.facts import (
     NodeFacts,
     PodFacts,
+    Record,
     RetryAttempt,
     age,
     eviction_notice,
@@ -61,8 +62,7 @@ class _Sums:
         return Counts(verdicts, self.evictions, self.spot_hours, self.missed_hours)
 
 
-@dataclass(frozen=True, slots=True)
-class _Judged:
+class _Judged(Record, frozen=True):
     """What one pod adds to the counts, kept so that a later event can take it back."""
 
     namespace: str

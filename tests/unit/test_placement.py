@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import yaml
+from msgspec.structs import replace
 
 from label_selectors import SelectorRequirement
 from placement import report as output

@@ -7,10 +7,10 @@ the Spark operator, AKS node-problem-detector and Karpenter put on them.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from conflicts import Conflict
 from placement import report as output
