@@ -130,7 +130,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         """
         from conflicts import charged_pod_defaults
         from identity import API_ERRORS, api_problem
-        from placement.reader import read_conflicts
+        from placement.conflict_lists import read_conflicts
 
         pod_defaults = charged_pod_defaults(config, self.app.name)
         # Its own short deadline: a slow API server must not hold the hook past the reconcile's.

@@ -4,51 +4,41 @@ The report reads with one paginated LIST of nodes and one of pods (page size 500
 selector evaluated by the API server, plus one GET when a single namespace is asked for, the
 Workflows whose `status.nodes` record evictions whose pods are gone (`placement.workflows`,
 50 a page), and, when the config renders PodDefaults, the workloads whose pods conflict with them
-(`read_conflicts`). Pages of nodes and pods are decoded into `placement.views`, which hold only
-the fields read here. Each object is copied into a fact record (`placement.facts`,
-`conflicts`), handed to the sink (a `PlacementTally`) and dropped. This module only reads: it
-never writes to the cluster, and it does not import ops.
+(`placement.conflict_lists`). The pods' pages are read a page ahead, and the Workflows and the
+conflicts on a side thread, while the nodes are read (`read_placement`). Pages of nodes and pods
+are decoded into `placement.views`, which hold only the fields read here. Each object is copied
+into a fact record (`placement.facts`, `conflicts`), handed to the sink (a `PlacementTally`)
+and dropped. This module only reads: it never writes to the cluster, and it does not import
+ops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache, partial
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any, Protocol, cast
 
-import httpx2
 from lightkube import ALL_NS, ApiError, Client, operators
-from lightkube.generic_resource import create_namespaced_resource
+from lightkube.core import decoders
 from lightkube.models.core_v1 import Affinity, NodeSelectorTerm, PodSpec, PodStatus
 from lightkube.models.core_v1 import Toleration as CoreToleration
 from lightkube.resources import core_v1
-from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event, Namespace
+from lightkube.resources.core_v1 import Namespace
 
 from conflicts import (
-    TRAINING_OPERATOR_KINDS,
     ChargedPodDefault,
     Conflict,
-    EventFacts,
-    PodTemplateFacts,
-    event_conflict,
-    experiment_templates,
-    job_templates,
-    template_conflict,
-    training_job_templates,
-    trainjob_templates,
-    unique_conflicts,
 )
 from identity import API_ERRORS, api_problem
 from label_selectors import LabelSelector, SelectorRequirement
 from placement import views
+from placement.conflict_lists import read_conflicts
 from placement.facts import POD_CONDITION_TYPES, Condition, NodeFacts, PodFacts
-from placement.paging import read_ahead
+from placement.paging import PAGE_SIZE, read_ahead
 from placement.request import ReportRequest
-from placement.workflows import WorkflowFacts, read_workflows
+from placement.workflows import Workflow, WorkflowFacts, read_workflows
 from spot_profiles import Toleration
-
-PAGE_SIZE = 500
 
 
 class PlacementReadError(Exception):
@@ -102,8 +92,6 @@ def read_placement(
         client = connect()
         if request.namespace:
             client.get(Namespace, request.namespace)
-        for node in client.list(views.Node, chunk_size=PAGE_SIZE):
-            sink.add_node(node_facts(node))
         pods = client.list(
             views.Pod,
             namespace=request.namespace or ALL_NS,
@@ -112,15 +100,68 @@ def read_placement(
             # though its type hints only admit a dict.
             labels=cast(Any, selector_pairs(request.label_selector)),
         )
-        for pod in read_ahead(pods, PAGE_SIZE):
-            sink.add_pod(pod_facts(pod))
-        read_workflows(client, request.namespace, sink)
-        for conflict in read_conflicts(client, request.namespace, pod_defaults, every_kind=True):
+        warm_decoders()
+        # Three conversations at once, each on its own connection: the pods' pages (read
+        # ahead), the nodes here, and the dozen small LISTs of Workflows and conflicts on a
+        # side thread, whose round trips would otherwise come one after another at the end.
+        # The side thread's findings reach the sink here, after every pod, as before.
+        with read_ahead(pods, PAGE_SIZE) as pod_pages, ThreadPoolExecutor(1, "report") as side:
+            besides = side.submit(_read_besides_pods, client, request.namespace, pod_defaults)
+            for node in client.list(views.Node, chunk_size=PAGE_SIZE):
+                sink.add_node(node_facts(node))
+            for pod in pod_pages:
+                sink.add_pod(pod_facts(pod))
+            workflows, conflicts = besides.result()
+        workflows.replay(sink)
+        for conflict in conflicts:
             sink.add_conflict(conflict)
     except API_ERRORS as error:
         if isinstance(error, ApiError) and error.status.code == 404 and request.namespace:
             raise PlacementReadError(f"namespace {request.namespace!r} does not exist") from error
         raise PlacementReadError(api_problem(error, app).message) from error
+
+
+class _WorkflowsRead:
+    """What `read_workflows` found on the side thread, handed to the sink in the caller's."""
+
+    def __init__(self) -> None:
+        self.workflows: list[WorkflowFacts] = []
+        self.notes: list[str] = []
+
+    def add_workflow(self, workflow: WorkflowFacts) -> None:
+        self.workflows.append(workflow)
+
+    def add_note(self, note: str) -> None:
+        self.notes.append(note)
+
+    def replay(self, sink: PlacementSink) -> None:
+        for workflow in self.workflows:
+            sink.add_workflow(workflow)
+        for note in self.notes:
+            sink.add_note(note)
+
+
+def _read_besides_pods(
+    client: Client, namespace: str, pod_defaults: Sequence[ChargedPodDefault]
+) -> tuple[_WorkflowsRead, list[Conflict]]:
+    workflows = _WorkflowsRead()
+    read_workflows(client, namespace, workflows)
+    return workflows, read_conflicts(client, namespace, pod_defaults, every_kind=True)
+
+
+_WARM_LIST = b'{"items": [], "metadata": {}}'
+
+
+def warm_decoders() -> None:
+    """Build, in this thread, the decoders of every kind the report lists, before its threads.
+
+    msgspec builds a type's decoder on its first use, and threads building the same ones at
+    once crashed the interpreter (see `exporter.watch.warm_decoders`); the pods' thread and the
+    nodes here share the views' metadata and condition structs. Empty lists build them all.
+    """
+    for kind in (views.Pod, views.Node, Workflow, views.Job, views.Event):
+        decoders.decode_list(_WARM_LIST, kind)
+    decoders.decode_status(b'{"code": 404, "message": "warm"}')
 
 
 def selector_pairs(selector: LabelSelector) -> list[tuple[str, Any]]:
@@ -259,78 +300,3 @@ def _term(term: views.NodeSelectorTerm | NodeSelectorTerm) -> tuple[SelectorRequ
         SelectorRequirement(e.key, e.operator, tuple(e.values or ()))
         for e in (term.matchExpressions or [])
     )
-
-
-# --- Workloads whose pods the PodDefault webhook rejects --------------------------------------
-
-_TRAINING_RESOURCES = {
-    kind: create_namespaced_resource("kubeflow.org", "v1", kind, f"{kind.lower()}s")
-    for kind in TRAINING_OPERATOR_KINDS
-}
-_TRAINJOB = create_namespaced_resource("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs")
-_EXPERIMENT = create_namespaced_resource("kubeflow.org", "v1beta1", "Experiment", "experiments")
-
-
-def _status_code(error: ApiError | httpx2.HTTPStatusError) -> int | None:
-    if isinstance(error, ApiError):
-        return error.status.code
-    return error.response.status_code
-
-
-def read_conflicts(
-    client: Client,
-    namespace: str,
-    pod_defaults: Sequence[ChargedPodDefault],
-    *,
-    every_kind: bool,
-) -> list[Conflict]:
-    """Return the workloads whose pods the PodDefault webhook rejects because of our PodDefaults.
-
-    One paginated LIST of batch/v1 Jobs (which covers the Jobs JobSet creates for TrainJobs and
-    Katib for trials) and one of Warning events (FailedCreate of pods already rejected); with
-    `every_kind`, also one LIST per Training Operator v1 kind, TrainJobs and Katib Experiments,
-    each skipped when its CRD is not installed. Nothing is read without PodDefaults to conflict
-    with. API errors are raised to the caller.
-    """
-    if not pod_defaults:
-        return []
-    scope = namespace or ALL_NS
-    found: list[Conflict] = []
-    templates: list[PodTemplateFacts] = []
-    for job in client.list(Job, namespace=scope, chunk_size=PAGE_SIZE):
-        templates.extend(job_templates(job.to_dict()))
-    if every_kind:
-        sources: list[tuple[Any, Callable[[Mapping[str, Any]], list[PodTemplateFacts]]]] = [
-            (resource, partial(training_job_templates, kind))
-            for kind, resource in _TRAINING_RESOURCES.items()
-        ]
-        sources += [(_TRAINJOB, trainjob_templates), (_EXPERIMENT, experiment_templates)]
-        for resource, extract in sources:
-            try:
-                for obj in client.list(resource, namespace=scope, chunk_size=PAGE_SIZE):
-                    templates.extend(extract(obj.to_dict()))
-            except (ApiError, httpx2.HTTPStatusError) as error:
-                # Without the CRD the API server answers a plain-text 404 ("404 page not
-                # found", seen on kube-apiserver 1.36), which lightkube raises as an
-                # HTTPStatusError rather than an ApiError.
-                if _status_code(error) != 404:
-                    raise
-    for template in templates:
-        conflict = template_conflict(template, pod_defaults)
-        if conflict is not None:
-            found.append(conflict)
-    ours = [pod_default.name for pod_default in pod_defaults]
-    events = client.list(Event, namespace=scope, fields={"type": "Warning"}, chunk_size=PAGE_SIZE)
-    for event in events:
-        involved = event.involvedObject
-        facts = EventFacts(
-            involved.namespace or "",
-            event.reason or "",
-            event.message or "",
-            involved.kind or "",
-            involved.name or "",
-        )
-        conflict = event_conflict(facts, ours)
-        if conflict is not None:
-            found.append(conflict)
-    return unique_conflicts(found)

@@ -1,4 +1,4 @@
-"""The fields of a Pod and a Node that the placement report reads, and nothing else.
+"""The fields of a Pod, a Node, a Job and an Event that the placement report reads, and no more.
 
 lightkube decodes a LIST page into whatever msgspec struct the resource class is, so these
 classes are lightkube resources (`views.Pod` has the API path of lightkube's `Pod`) whose
@@ -12,11 +12,12 @@ either. This module does not import ops.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from lightkube.core import resource
 from lightkube.core.dictmixin import DictMixin
-from lightkube.resources import core_v1
+from lightkube.resources import batch_v1, core_v1
 
 
 class _View(DictMixin, kw_only=True, gc=False):
@@ -145,3 +146,31 @@ class Node(resource.GlobalResource, _View, gc=True):
     metadata: ObjectMeta | None = None
     spec: NodeSpec | None = None
     status: NodeStatus | None = None
+
+
+class Job(resource.NamespacedResourceG, _View, gc=True):
+    """What the conflict check reads of a batch/v1 Job: its metadata and spec, as plain mappings.
+
+    `conflicts.job_templates` reads them as a manifest, and the webhook compares tolerations
+    field by field, so the pod template stays whole; msgspec builds plain dicts for it, faster
+    than lightkube's full models and their `to_dict()`, and skips `status` unbuilt.
+    """
+
+    _api_info = resource.api_info(batch_v1.Job)
+    metadata: dict[str, Any] | None = None
+    spec: dict[str, Any] | None = None
+
+
+class InvolvedObject(_View):
+    namespace: str | None = None
+    kind: str | None = None
+    name: str | None = None
+
+
+class Event(resource.NamespacedResourceG, _View, gc=True):
+    """What the conflict check reads of a Warning Event: which object, why, what it says."""
+
+    _api_info = resource.api_info(core_v1.Event)
+    involvedObject: InvolvedObject | None = None
+    reason: str | None = None
+    message: str | None = None
