@@ -17,8 +17,9 @@
 # A group whose binaries are all there prints "cached" and builds nothing. First builds on 2
 # cores (empty module and build caches) took: controlplane 458 s, argo-checkers 355 s (idle
 # machine), kubectl 304 s after controlplane (it reuses most of kube-apiserver's packages; on a
-# machine busy with other builds), promtool 3303 s (1,083 packages: every service discovery's
-# cloud SDK; on a machine busy with five other builds and test runs) plus 12 s for promql-check;
+# machine busy with other builds), promtool 748 s (1,303 packages: every service discovery's
+# cloud SDK; a fresh machine, a kubectl build beside it for half of that; 3303 s on a machine
+# busy with five other builds and test runs) plus 5-12 s for promql-check;
 # with a warm Go build cache a group takes about 30 s. It needs
 # Go >= the go line of localcluster/go/*/go.mod (and argo-v*.mod) and a Go module proxy.
 set -euo pipefail
@@ -32,7 +33,7 @@ bin_dir="${cache_root}/bin/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}"
 prometheus_dir="${cache_root}/bin/prometheus-${PROMETHEUS_VERSION}"
 argo_minors=(3.4 3.5 3.6 3.7)
 # Seconds a first build of each group took on 2 cores, printed before a build starts.
-declare -A first_build_seconds=([controlplane]=458 [argo-checkers]=355 [kubectl]=304 [promtool]=3303)
+declare -A first_build_seconds=([controlplane]=458 [argo-checkers]=355 [kubectl]=304 [promtool]=748)
 progress_seconds="${KUBEFLOW_SPOT_BUILD_PROGRESS_SECONDS:-30}"
 
 # The pinned Argo release of a minor version, from versions.env (ARGO_WORKFLOWS_V3_7=v3.7.17).
