@@ -67,6 +67,20 @@ class ApiProblem:
     """The HTTP status code, when the API server answered."""
 
 
+def status_code(error: BaseException) -> int | None:
+    """Return the HTTP status the API server answered with, or None if it did not answer.
+
+    lightkube raises an ApiError for a JSON Status, and an httpx2.HTTPStatusError for a plain
+    text answer, such as the "404 page not found" of a kind whose CRD is not installed (seen
+    on kube-apiserver 1.36).
+    """
+    if isinstance(error, ApiError):
+        return error.status.code
+    if isinstance(error, httpx2.HTTPStatusError):
+        return error.response.status_code
+    return None
+
+
 def api_problem(error: ApiError | httpx2.TransportError | ConfigError, app: str) -> ApiProblem:
     """Say what went wrong talking to Kubernetes, and whether trust would fix it."""
     if not isinstance(error, ApiError):

@@ -26,7 +26,7 @@ import httpx2
 from lightkube import ALL_NS, ApiError, Client
 from lightkube.core import decoders, resource
 
-from identity import API_ERRORS
+from identity import API_ERRORS, status_code
 
 PAGE_SIZE = 500
 WATCH_TIMEOUT_SECONDS = 290
@@ -193,11 +193,7 @@ class ResourceWatch:
 
 def _problem(error: Exception) -> str:
     """Say what failed; a 404 or 403 of a custom resource (Argo's CRD absent, RBAC) by name."""
-    code = None
-    if isinstance(error, ApiError):
-        code = error.status.code
-    elif isinstance(error, httpx2.HTTPStatusError):
-        code = error.response.status_code
+    code = status_code(error)
     if code == 404:
         return "404 Not Found: the resource is not served (its CRD is not installed)"
     if code == 403:

@@ -30,6 +30,7 @@ from conflicts import (
     trainjob_templates,
     unique_conflicts,
 )
+from identity import status_code
 from placement import views
 from placement.paging import PAGE_SIZE
 
@@ -39,12 +40,6 @@ _TRAINING_RESOURCES = {
 }
 _TRAINJOB = create_namespaced_resource("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs")
 _EXPERIMENT = create_namespaced_resource("kubeflow.org", "v1beta1", "Experiment", "experiments")
-
-
-def _status_code(error: ApiError | httpx2.HTTPStatusError) -> int | None:
-    if isinstance(error, ApiError):
-        return error.status.code
-    return error.response.status_code
 
 
 def read_conflicts(
@@ -83,7 +78,7 @@ def read_conflicts(
                 # Without the CRD the API server answers a plain-text 404 ("404 page not
                 # found", seen on kube-apiserver 1.36), which lightkube raises as an
                 # HTTPStatusError rather than an ApiError.
-                if _status_code(error) != 404:
+                if status_code(error) != 404:
                     raise
     for template in templates:
         conflict = template_conflict(template, pod_defaults)

@@ -27,6 +27,7 @@ from lightkube.core import resource
 from lightkube.core.dictmixin import DictMixin
 
 from evictions import FAILED_PHASES, eviction_kind
+from identity import status_code
 
 WORKFLOW_PAGE_SIZE = 50
 """Workflows per LIST page: a Workflow can be up to etcd's 1.5 MB, a pod is a few KB."""
@@ -212,12 +213,6 @@ def workflow_facts(workflow: Workflow) -> WorkflowFacts:
     return WorkflowFacts(namespace, name, attempts, tuple(failed_steps), note)
 
 
-def _status_code(error: ApiError | httpx2.HTTPStatusError) -> int | None:
-    if isinstance(error, ApiError):
-        return error.status.code
-    return error.response.status_code
-
-
 def read_workflows(client: Client, namespace: str, sink: WorkflowSink) -> None:
     """Feed every Workflow of the namespace (or of all) into the sink, a page at a time.
 
@@ -246,7 +241,7 @@ def read_workflows(client: Client, namespace: str, sink: WorkflowSink) -> None:
     except (ApiError, httpx2.HTTPStatusError) as error:
         # Without the CRD kube-apiserver answers a plain-text 404, which lightkube raises as an
         # HTTPStatusError (seen on kube-apiserver 1.36); a 403 is a JSON Status, an ApiError.
-        code = _status_code(error)
+        code = status_code(error)
         if code == 404:
             sink.add_note("Argo Workflows are not installed: evictions are counted from pods only")
         elif code == 403:
