@@ -11,12 +11,9 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import TypeVar
 
-import yaml
-
+from config_options import config_defaults
 from durations import DURATION_SYNTAX, DurationError, argo_duration_ns
 from fallback import renders as fallback_renders
 from label_selectors import is_dns_subdomain, is_label_value, is_qualified_name
@@ -31,9 +28,6 @@ from spot_profiles import (
     Taint,
 )
 from workloads import NEVER_ELIGIBLE, SPOT_ELIGIBLE, WorkloadClass, parse_workload_list
-
-CONFIG_YAML = Path(__file__).resolve().parent.parent / "config.yaml"
-"""The charm's option declarations, at the charm's root next to `src/`."""
 
 
 class Placement(enum.StrEnum):
@@ -66,13 +60,6 @@ MAX_RETRY_LIMIT = 20
 MAX_BACKOFF_FACTOR = 10
 MAX_BACKOFF_SECONDS = 24 * 3600
 MAX_RETRY_WINDOW_SECONDS = 7 * 24 * 3600
-
-
-@cache
-def config_defaults() -> dict[str, object]:
-    """Return each option's default as config.yaml declares it, the one place defaults live."""
-    options = yaml.safe_load(CONFIG_YAML.read_text())["options"]
-    return {name: option["default"] for name, option in options.items()}
 
 
 @dataclass(frozen=True)
@@ -190,6 +177,12 @@ def parse_config(options: Mapping[str, object]) -> SpotConfig:
 _Choice = TypeVar("_Choice", bound=enum.StrEnum)
 
 
+def _int_default(option: str) -> int:
+    default = config_defaults()[option]
+    assert isinstance(default, int)  # config.yaml declares these options as int.
+    return default
+
+
 class _Parser:
     """Reads options one by one, recording problems instead of stopping at the first."""
 
@@ -205,12 +198,10 @@ class _Parser:
         return value.strip() if isinstance(value, str) else str(value)
 
     def _int(self, option: str, low: int, high: int) -> int:
-        default = config_defaults()[option]
-        assert isinstance(default, int)  # config.yaml declares these options as int.
-        value = self._options.get(option, default)
+        value = self._options[option] if option in self._options else _int_default(option)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             self._invalid(option, f"an integer from {low} to {high}")
-            return default
+            return _int_default(option)
         return value
 
     def choice(self, option: str, kind: type[_Choice]) -> _Choice:

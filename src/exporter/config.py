@@ -15,8 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from config_options import config_defaults
 from placement.request import DEFAULT_SPOT_DISCOUNT
-from spot_config import SpotConfig, config_defaults, parse_config
+from spot_config import SpotConfig, parse_config
 from workloads import CONTROL_PLANE_NAMESPACES
 
 SPOT_DISCOUNT_KEY = "spot-discount"

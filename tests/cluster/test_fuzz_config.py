@@ -30,12 +30,13 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from ops import testing
 
 from applier import PodDefault
+from config_options import config_defaults
 from localcluster.argo import load_configmaps, parse_durations
 from localcluster.charm_context import charm_context
 from localcluster.harness import ControlPlane
 from localcluster.kubeflow_pods import resolve_fallback
 from localcluster.seed import ARGO_CONFIGMAP, KUBEFLOW_NAMESPACE, PROFILE_NAMESPACE
-from spot_config import ConfigError, config_defaults, parse_config
+from spot_config import ConfigError, parse_config
 from tests.fuzz import strategies
 from tests.fuzz.oracles import (
     FUZZ_ARGO_NAMESPACE,

@@ -11,13 +11,13 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from ops import testing
 
+from config_options import config_defaults
 from localcluster.charm_context import APP
 from placement.facts import PodFacts
 from spot_config import (
     SUPPORTED_ARGO_VERSIONS,
     ConfigError,
     SpotConfig,
-    config_defaults,
     parse_config,
 )
 

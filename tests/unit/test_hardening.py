@@ -12,8 +12,9 @@ import pytest
 from ops import testing
 
 from charm import KubeflowSpotCharm
+from config_options import config_defaults
 from localcluster.charm_context import charm_context
-from spot_config import ConfigError, config_defaults, parse_config
+from spot_config import ConfigError, parse_config
 from tests.unit.aks_cluster import manifests
 from tests.unit.shared import leader_state
 
