@@ -12,7 +12,6 @@ import logging
 
 import ops
 
-from spot_config import ConfigError, parse_config
 from workload_layer import (
     CHECK,
     CONFIG_PATH,
@@ -41,7 +40,6 @@ class Observability(ops.Object):
             on.config_changed,
             on.upgrade_charm,
             on.leader_elected,
-            on.update_status,
             on[CONTAINER].pebble_ready,
             on[METRICS_RELATION].relation_joined,
             on[METRICS_RELATION].relation_changed,
@@ -49,24 +47,31 @@ class Observability(ops.Object):
             on[DASHBOARD_RELATION].relation_changed,
         ):
             self.framework.observe(event, self._refresh)
+        # update-status only mends the exporter (a container restarted without its layer). The
+        # databags stay in Juju between hooks, and what they hold changes with the events above:
+        # the unit's address with a new pod, which brings pebble-ready (the refresh event COS'
+        # libraries use for sidecar charms). Reading the two relations on every update-status
+        # was two `relation-ids` round trips of a standby's six hook tool calls (issue 13).
+        self.framework.observe(on.update_status, self._mend_exporter)
 
     def _refresh(self, _: ops.EventBase) -> None:
         self._configure_exporter()
         self._publish()
+
+    def _mend_exporter(self, _: ops.UpdateStatusEvent) -> None:
+        self._configure_exporter()
 
     def _configure_exporter(self) -> None:
         """Push the config file when it changed; add the layer and replan when the layer did."""
         container = self._charm.unit.get_container(CONTAINER)
         if not container.can_connect():
             return  # pebble-ready comes later; the status says so meanwhile.
-        try:
-            parse_config(self.model.config)
-        except ConfigError:
-            return  # The exporter keeps its last good file; the status names the option.
         text = exporter_config_file(dict(self.model.config), model_namespace=self.model.name)
         layer = ops.pebble.Layer(exporter_layer())  # type: ignore[arg-type]
         try:
             if _current_file(container) != text:
+                if not _valid(self.model.config):
+                    return  # The exporter keeps its last good file; the status names the option.
                 container.push(CONFIG_PATH, text, make_dirs=True)
             plan = container.get_plan()
             if plan.services.get(SERVICE) != layer.services[SERVICE] or plan.checks.get(
@@ -122,6 +127,18 @@ class Observability(ops.Object):
             return ExporterHealth(connected=True, service_running=running)
         up = check.status == ops.pebble.CheckStatus.UP
         return ExporterHealth(True, running, up, check.failures)
+
+
+def _valid(options: ops.ConfigData) -> bool:
+    # Imported here: the parser is most of what the charm imports, and the file it guards is
+    # read first, so an unchanged config (every update-status) never needs it.
+    from spot_config import ConfigError, parse_config
+
+    try:
+        parse_config(options)
+    except ConfigError:
+        return False
+    return True
 
 
 def _current_file(container: ops.Container) -> str | None:

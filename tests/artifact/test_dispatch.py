@@ -81,6 +81,22 @@ def test_update_status_on_a_non_leader_reports_standby_without_touching_the_api(
     )
 
 
+def test_a_non_leader_no_op_calls_only_the_hook_tools_its_status_needs(unit):
+    unit.leader = False
+    unit.dispatch("update-status")  # A unit's first hook also logs setting up its state.
+
+    result = unit.dispatch("update-status")
+
+    assert result.returncode == 0, result.output
+    # Under Juju each call is a round trip to the unit agent; ops logs its start-up line itself.
+    assert [call[0] for call in result.calls] == [
+        "juju-log",
+        "is-leader",
+        "config-get",
+        "status-set",
+    ]
+
+
 HUGE = "x" * 70000
 """Longer than one argument may be (MAX_ARG_STRLEN, 128 KiB) once the message repeats it twice."""
 

@@ -54,6 +54,27 @@ def test_pebble_ready_plans_the_contracts_command_and_the_health_check(ctx):
     assert out.get_container(CONTAINER).service_statuses[SERVICE] == pebble.ServiceStatus.ACTIVE
 
 
+def test_update_status_puts_back_a_layer_the_exporter_lost(ctx):
+    container = exporter_container(planned=False)
+
+    out = ctx.run(ctx.on.update_status(), leader_with(container))
+
+    assert SERVICE in out.get_container(CONTAINER).plan.services
+
+
+def test_update_status_leaves_the_cos_databags_alone(ctx):
+    grafana, prometheus = Grafana(), Prometheus()
+    state = leader_with(exporter_container(), grafana.relation, prometheus.relation)
+
+    out = ctx.run(ctx.on.update_status(), state)
+
+    assert out.get_relation(grafana.relation.id).local_app_data == {}
+    assert (
+        "prometheus_scrape_unit_address"
+        not in out.get_relation(prometheus.relation.id).local_unit_data
+    )
+
+
 def test_the_config_file_holds_the_options_and_the_model_namespace(ctx, tmp_path):
     container = mounted(exporter_container(planned=False), tmp_path)
 
@@ -237,7 +258,7 @@ def test_the_same_dashboards_give_the_same_databag(ctx):
     state = leader_with(exporter_container(), grafana.relation)
 
     first = ctx.run(ctx.on.relation_created(grafana.relation), state)
-    second = ctx.run(ctx.on.update_status(), first)
+    second = ctx.run(ctx.on.upgrade_charm(), first)
 
     assert grafana.raw(second)["uuid"] == grafana.raw(first)["uuid"]
     assert grafana.raw(first)["uuid"]
