@@ -8,7 +8,7 @@ Config parsing lives in `spot_config`, rendering in `render`, every cluster writ
 the delivery decision in `delivery`, the actions' outputs in `show_defaults` and `placement`;
 this module only wires them to Juju events.
 
-Only ops, the config parser, the relation requirer, the message bounds and the deadline (none
+Only ops, the relation requirer, the exporter's glue, the message bounds and the deadline (none
 imports lightkube) are imported when a hook starts; each handler imports the rest where it
 needs it. Most hooks of most units are no-ops (a non-leader's update-status), and importing
 lightkube, jinja2 and the renderer cost every hook about 0.1 s, doubling a no-op dispatch
@@ -27,7 +27,7 @@ from deadline import ACTION_DEADLINE_SECONDS, Deadline, DeadlineClient, Deadline
 from manifests_requirer import ManifestsRequirer
 from messages import bounded
 from observability import Observability
-from spot_config import ConfigError, SpotConfig, parse_config
+from standby import StandbyStatus
 
 if TYPE_CHECKING:
     from lightkube import Client
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from conflicts import Conflict
     from delivery import DeliveryPlan
     from render import RenderedDefaults
+    from spot_config import SpotConfig
 
 logger = logging.getLogger(__name__)
 HTTP_LOGGERS = ("httpx2", "httpcore2", "lightkube")
@@ -61,6 +62,7 @@ class KubeflowSpotCharm(ops.CharmBase):
         self._conflicts: list[Conflict] = []
         self._dispatcher = ManifestsRequirer(self, POD_DEFAULTS_RELATION)
         self._observability = Observability(self)
+        self._standby = StandbyStatus(self)
         for event in (
             self.on.install,
             self.on.config_changed,
@@ -105,6 +107,8 @@ class KubeflowSpotCharm(ops.CharmBase):
     def _reconcile(self, _: ops.EventBase) -> None:
         if not self.unit.is_leader():
             return  # Only the leader writes; collect-status reports the standby.
+        from spot_config import ConfigError, parse_config
+
         try:
             config = parse_config(self.config)
         except ConfigError:
@@ -171,17 +175,18 @@ class KubeflowSpotCharm(ops.CharmBase):
             logger.warning("could not remove all spot defaults: %s", problem)
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        exporter = self._observability.health().problem()
+        if not self.unit.is_leader():
+            event.add_status(self._standby.status(dict(self.config), exporter))
+            return
+        from spot_config import ConfigError, parse_config
+
         try:
             config = parse_config(self.config)
         except ConfigError as error:
             event.add_status(ops.BlockedStatus(bounded(f"invalid config: {error}")))
             return
-        exporter = self._observability.health().problem()
         exporter = f" · {exporter}" if exporter else ""
-        if not self.unit.is_leader():
-            standby = f"{config.summary()} · standby, the leader applies{exporter}"
-            event.add_status(ops.ActiveStatus(bounded(standby)))
-            return
         outcome, plan = self._outcome, self._plan
         if outcome is None or plan is None:
             return  # No reconcile ran in this dispatch (an action): keep the last status.
@@ -212,6 +217,8 @@ class KubeflowSpotCharm(ops.CharmBase):
 
     def _config_or_fail(self, event: ops.ActionEvent) -> SpotConfig | None:
         """Return the parsed config, or fail the action naming what is invalid."""
+        from spot_config import ConfigError, parse_config
+
         try:
             return parse_config(self.config)
         except ConfigError as error:

@@ -97,5 +97,6 @@ def test_only_the_charm_and_its_relation_glue_import_ops():
         if any(t == "ops" or t.startswith("ops.") for t in imported(path))
     }
     # observability: the exporter's container and the COS relations (issue 15); what it moves
-    # is built by the pure workload_layer, cos_scrape and cos_dashboards.
-    assert importing_ops == {"charm", "manifests_requirer", "observability"}
+    # is built by the pure workload_layer, cos_scrape and cos_dashboards. standby: the
+    # non-leader's status, kept in the unit's stored state; spot_config still builds it.
+    assert importing_ops == {"charm", "manifests_requirer", "observability", "standby"}
