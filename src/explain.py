@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 
 from conflicts import Conflict
-from fallback import FALLBACK_LABEL, LAST_RETRY_MIN_ARGO, Gap, fallback_gap
+from fallback import FALLBACK_LABEL, LAST_RETRY_MIN_ARGO
 from label_selectors import SelectorRequirement
 from render import (
     argo_at_least,
@@ -38,7 +38,7 @@ def status_warnings(config: SpotConfig, conflicts: Sequence[Conflict]) -> list[s
             "spot nodes are untainted, nothing keeps notebooks, servers or the control plane"
             " off them: taint the spot pool and set spot-node-taint"
         )
-    gap = _fallback_gap(config)
+    gap = config.fallback_gap()
     if gap is not None and gap.warn:
         warnings.append(
             f"spot-fallback-after={config.fallback_after} is not applied: {gap.reason}"
@@ -94,21 +94,11 @@ def _notes(config: SpotConfig) -> list[str]:
     return notes
 
 
-def _fallback_gap(config: SpotConfig) -> Gap | None:
-    return fallback_gap(
-        after=config.fallback_after,
-        argo_version=config.argo_version,
-        retry_on=str(config.retry.on),
-        retry_limit=config.retry.limit,
-        required=config.is_spot(WorkloadClass.PIPELINES) and config.placement is Placement.REQUIRE,
-    )
-
-
 def _fallback_notes(config: SpotConfig) -> list[str]:
     after = config.fallback_after
     if after == 0:
         return ["spot-fallback-after=0: a step evicted again and again keeps requiring spot."]
-    gap = _fallback_gap(config)
+    gap = config.fallback_gap()
     if gap is not None:
         return [f"spot-fallback-after={after}: nothing rendered: {gap.reason}."]
     times = f"{after} time{'s' * (after > 1)}"

@@ -81,20 +81,6 @@ def fallback_gap(
     return None
 
 
-def renders(
-    *, after: int, argo_version: str, retry_on: str, retry_limit: int, required: bool
-) -> bool:
-    """Tell whether the fallback is rendered into the Argo defaults."""
-    gap = fallback_gap(
-        after=after,
-        argo_version=argo_version,
-        retry_on=retry_on,
-        retry_limit=retry_limit,
-        required=required,
-    )
-    return after > 0 and gap is None
-
-
 def fallback_condition(after: int, argo_version: str, eviction_pattern: str) -> str:
     """Return the expr-lang condition under which an attempt no longer requires spot.
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from config_options import config_defaults
 from durations import DURATION_SYNTAX, DurationError, argo_duration_ns
-from fallback import renders as fallback_renders
+from fallback import Gap, fallback_gap
 from label_selectors import is_dns_subdomain, is_label_value, is_qualified_name
 from messages import cut, shown
 from spot_profiles import (
@@ -115,15 +115,19 @@ class SpotConfig:
         fallback = f" · on-demand after {evictions}" * self.falls_back()
         return f"spot: {workloads} · {self.placement} · {retry}{fallback}"
 
-    def falls_back(self) -> bool:
-        """Tell whether spot-fallback-after is rendered (fallback.fallback_gap says why not)."""
-        return fallback_renders(
+    def fallback_gap(self) -> Gap | None:
+        """Say why spot-fallback-after renders nothing, or None when it renders or is off."""
+        return fallback_gap(
             after=self.fallback_after,
             argo_version=self.argo_version,
             retry_on=str(self.retry.on),
             retry_limit=self.retry.limit,
             required=self.is_spot(WorkloadClass.PIPELINES) and self.placement is Placement.REQUIRE,
         )
+
+    def falls_back(self) -> bool:
+        """Tell whether spot-fallback-after is rendered into the Argo defaults."""
+        return self.fallback_after > 0 and self.fallback_gap() is None
 
 
 @dataclass(frozen=True)
