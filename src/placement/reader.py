@@ -37,7 +37,7 @@ from placement.conflict_lists import read_conflicts
 from placement.facts import POD_CONDITION_TYPES, Condition, NodeFacts, PodFacts
 from placement.paging import PAGE_SIZE, read_ahead
 from placement.request import ReportRequest
-from placement.workflows import Workflow, WorkflowFacts, read_workflows
+from placement.workflows import RecordedWorkflows, Workflow, WorkflowFacts, read_workflows
 from spot_profiles import Toleration
 
 
@@ -121,30 +121,10 @@ def read_placement(
         raise PlacementReadError(api_problem(error, app).message) from error
 
 
-class _WorkflowsRead:
-    """What `read_workflows` found on the side thread, handed to the sink in the caller's."""
-
-    def __init__(self) -> None:
-        self.workflows: list[WorkflowFacts] = []
-        self.notes: list[str] = []
-
-    def add_workflow(self, workflow: WorkflowFacts) -> None:
-        self.workflows.append(workflow)
-
-    def add_note(self, note: str) -> None:
-        self.notes.append(note)
-
-    def replay(self, sink: PlacementSink) -> None:
-        for workflow in self.workflows:
-            sink.add_workflow(workflow)
-        for note in self.notes:
-            sink.add_note(note)
-
-
 def _read_besides_pods(
     client: Client, namespace: str, pod_defaults: Sequence[ChargedPodDefault]
-) -> tuple[_WorkflowsRead, list[Conflict]]:
-    workflows = _WorkflowsRead()
+) -> tuple[RecordedWorkflows, list[Conflict]]:
+    workflows = RecordedWorkflows()
     read_workflows(client, namespace, workflows)
     return workflows, read_conflicts(client, namespace, pod_defaults, every_kind=True)
 

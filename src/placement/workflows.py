@@ -137,6 +137,33 @@ class WorkflowSink(Protocol):
         """Take a note about what could not be read."""
 
 
+class RecordedWorkflows:
+    """A `WorkflowSink` that keeps what it is given, to hand on later (`replay`).
+
+    The report reads the Workflows on a side thread and replays them into its tally in the
+    caller's thread, after the pods.
+    """
+
+    def __init__(self) -> None:
+        self.workflows: list[WorkflowFacts] = []
+        self.notes: list[str] = []
+
+    def add_workflow(self, workflow: WorkflowFacts) -> None:
+        """Keep one Workflow."""
+        self.workflows.append(workflow)
+
+    def add_note(self, note: str) -> None:
+        """Keep one note."""
+        self.notes.append(note)
+
+    def replay(self, sink: WorkflowSink) -> None:
+        """Give the sink every Workflow, then every note, in the order they came."""
+        for workflow in self.workflows:
+            sink.add_workflow(workflow)
+        for note in self.notes:
+            sink.add_note(note)
+
+
 def pod_name(workflow: str, node: Node, version: str = "v2") -> str:
     """Return the name Argo 3.7 gives the pod of a node (`workflow/util/pod_name.go`).
 

@@ -21,6 +21,7 @@ from placement.tally import PlacementTally
 from placement.workflows import (
     MAX_NODES_BYTES,
     Node,
+    RecordedWorkflows,
     Workflow,
     fnv1a_32,
     pod_name,
@@ -336,23 +337,11 @@ def test_with_a_selector_only_workflows_of_selected_pods_count():
 # --- reading the Workflows from the API ---------------------------------------------------------
 
 
-class Notes:
-    def __init__(self) -> None:
-        self.workflows: list[Any] = []
-        self.notes: list[str] = []
-
-    def add_workflow(self, workflow: Any) -> None:
-        self.workflows.append(workflow)
-
-    def add_note(self, note: str) -> None:
-        self.notes.append(note)
-
-
 @pytest.mark.parametrize(
     ("code", "note"), [(404, "are not installed"), (403, "listing Argo Workflows is forbidden")]
 )
 def test_workflows_missing_or_forbidden_are_a_note(code, note):
-    cluster, sink = FakeCluster(fail={("list", "Workflow"): code}), Notes()
+    cluster, sink = FakeCluster(fail={("list", "Workflow"): code}), RecordedWorkflows()
 
     read_workflows(cluster, "admin", sink)  # type: ignore[arg-type]
 
@@ -363,11 +352,11 @@ def test_other_api_errors_reading_workflows_are_raised():
     cluster = FakeCluster(fail={("list", "Workflow"): 500})
 
     with pytest.raises(Exception, match="500"):
-        read_workflows(cluster, "", Notes())  # type: ignore[arg-type]
+        read_workflows(cluster, "", RecordedWorkflows())  # type: ignore[arg-type]
 
 
 def test_workflows_are_read_in_the_namespace_and_their_notes_passed_on():
-    cluster, sink = FakeCluster(), Notes()
+    cluster, sink = FakeCluster(), RecordedWorkflows()
     cluster.add("Workflow", manifest(*retried("step", ("Error", "pod deleted"))))
     offloaded = manifest(offloadNodeStatusVersion="v1") | {
         "metadata": {"name": "big", "namespace": "admin"}
@@ -385,7 +374,7 @@ def test_workflows_are_read_in_the_namespace_and_their_notes_passed_on():
 
 
 def test_a_workflow_the_view_cannot_read_is_a_note_not_a_traceback():
-    cluster, sink = FakeCluster(), Notes()
+    cluster, sink = FakeCluster(), RecordedWorkflows()
     broken = manifest(*retried("step", ("Error", "pod deleted")))
     next(iter(broken["status"]["nodes"].values()))["children"] = "not-a-list"
     cluster.add("Workflow", broken)
